@@ -1,0 +1,27 @@
+"""Hypothesis profiles for the test suite.
+
+``ci`` is selected when the ``CI`` environment variable is set, ``dev`` otherwise; override with
+``HYPOTHESIS_PROFILE=<name>``. Example counts are kept modest: CI runs on a 2-core machine.
+"""
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci",
+    max_examples=25,
+    deadline=None,
+    print_blob=True,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "dev",
+    max_examples=15,
+    deadline=None,
+    print_blob=True,
+)
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev")
+)
