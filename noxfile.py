@@ -1,0 +1,137 @@
+"""Developer and CI sessions: ``nox -s tests``, ``nox -s docs``, ``nox -s lint``, ``nox -s bench``.
+
+PyTorch is always installed from an exact pin, ``LTX_TORCH_SPEC`` (default ``torch==2.13.0``,
+a CPU wheel on the project's machines). An unpinned ``torch`` resolves to a multi-GB CUDA build;
+a user with a GPU chooses theirs, e.g. ``LTX_TORCH_SPEC="torch==2.5.1" nox -s tests``.
+
+The sessions use nox's default virtualenv backend so that pip's configuration (constraint file,
+``find-links``) applies inside the session environments.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import nox
+
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["lint", "tests", "docs"]
+
+ROOT = Path(__file__).resolve().parent
+DOCS = ROOT / "docs"
+DOCS_BUILD = DOCS / "_build"
+TORCH_SPEC = os.environ.get("LTX_TORCH_SPEC", "torch==2.13.0")
+
+# MathJax 4 is vendored from the npm registry at build time so that math renders with no network.
+MATHJAX_NPM = ["mathjax@4", "@mathjax/mathjax-newcm-font@4"]
+NPM_PREFIX = DOCS_BUILD / ".npm"
+# ``html_static_path`` in docs/conf.py includes this folder; its ``mathjax/`` becomes ``_static/mathjax``.
+MATHJAX_STATIC = DOCS_BUILD / ".mathjax"
+
+
+def _install_torch(session: nox.Session) -> None:
+    if "==" not in TORCH_SPEC and "@" not in TORCH_SPEC and not TORCH_SPEC.endswith(".whl"):
+        session.error(
+            f"LTX_TORCH_SPEC={TORCH_SPEC!r} is not an exact pin; an unpinned torch pulls a multi-GB "
+            "CUDA build. Use e.g. LTX_TORCH_SPEC='torch==2.13.0'."
+        )
+    session.install(TORCH_SPEC)
+
+
+def _quiet_home(session: nox.Session) -> dict[str, str]:
+    """Point matplotlib, IPython and Jupyter state at a session temp dir instead of ``~``."""
+    tmp = Path(session.create_tmp())
+    env = {
+        "MPLCONFIGDIR": str(tmp / "matplotlib"),
+        "MPLBACKEND": "Agg",
+        "IPYTHONDIR": str(tmp / "ipython"),
+        "JUPYTER_CONFIG_DIR": str(tmp / "jupyter" / "config"),
+        "JUPYTER_DATA_DIR": str(tmp / "jupyter" / "data"),
+        "JUPYTER_RUNTIME_DIR": str(tmp / "jupyter" / "runtime"),
+        "JUPYTER_PLATFORM_DIRS": "1",
+        # ipykernel's debugger otherwise prints a frozen-modules warning on every kernel start.
+        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+    }
+    for path in ("MPLCONFIGDIR", "IPYTHONDIR", "JUPYTER_RUNTIME_DIR"):
+        Path(env[path]).mkdir(parents=True, exist_ok=True)
+    return env
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite and the doctests of ``literate_tx`` (extra arguments go to pytest)."""
+    session.install("-e", ".[test]")
+    _install_torch(session)
+    session.run("pytest", *session.posargs, env=_quiet_home(session))
+
+
+def _vendor_mathjax(session: nox.Session) -> None:
+    """Install MathJax 4 and its default font from npm and lay them out as one static folder.
+
+    Layout: ``mathjax/`` holds the MathJax package (``tex-chtml.js`` and the components it loads),
+    ``mathjax/fonts/mathjax-newcm-font/`` the font, which docs/conf.py points MathJax at through
+    ``loader.paths.fonts = "[mathjax]/fonts"``.
+    """
+    target = MATHJAX_STATIC / "mathjax"
+    stamp = MATHJAX_STATIC / "installed.json"
+    if stamp.exists() and json.loads(stamp.read_text()) == MATHJAX_NPM and target.is_dir():
+        session.log(f"MathJax already vendored in {target}")
+        return
+    if shutil.which("npm") is None:
+        session.error("npm is required to vendor MathJax for offline math (apt-get install npm)")
+    NPM_PREFIX.mkdir(parents=True, exist_ok=True)
+    session.run(
+        "npm", "install", "--no-save", "--no-package-lock", "--no-audit", "--no-fund",
+        "--prefix", str(NPM_PREFIX), *MATHJAX_NPM,
+        external=True,
+    )  # fmt: skip
+    modules = NPM_PREFIX / "node_modules"
+    shutil.rmtree(MATHJAX_STATIC, ignore_errors=True)
+    # Node-only entry points are not needed in the browser.
+    shutil.copytree(
+        modules / "mathjax",
+        target,
+        ignore=shutil.ignore_patterns("node-main*", "require.mjs", "*.md", "package.json"),
+    )
+    font_src = modules / "@mathjax" / "mathjax-newcm-font"
+    font_dst = target / "fonts" / "mathjax-newcm-font"
+    font_dst.mkdir(parents=True)
+    # Only the CommonHTML output is used (tex-chtml.js); the SVG and CJS/MJS builds are skipped.
+    shutil.copy2(font_src / "chtml.js", font_dst / "chtml.js")
+    shutil.copytree(font_src / "chtml", font_dst / "chtml")
+    stamp.write_text(json.dumps(MATHJAX_NPM))
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the HTML docs with every warning an error; executes notebooks and gallery scripts."""
+    session.install("-e", ".[docs]")
+    _install_torch(session)
+    _vendor_mathjax(session)
+    env = _quiet_home(session)
+    env["LTX_DOCS_REQUIRE_LOCAL_MATHJAX"] = "1"
+    session.run(
+        "sphinx-build", "-W", "--keep-going", "-b", "html",
+        *session.posargs,
+        str(DOCS), str(DOCS_BUILD / "html"),
+        env=env,
+    )  # fmt: skip
+    session.log(f"Docs: file://{DOCS_BUILD / 'html' / 'index.html'}")
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Static checks with ruff (extra arguments go to ``ruff check``)."""
+    session.install("ruff")
+    session.run("ruff", "check", *(session.posargs or ["."]))
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run ``python -m literate_tx.bench`` (extra arguments are passed through)."""
+    session.install("-e", ".")
+    _install_torch(session)
+    session.run("python", "-m", "literate_tx.bench", *session.posargs, env=_quiet_home(session))
