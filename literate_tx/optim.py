@@ -191,7 +191,9 @@ def clip_grad_norm(grads: Mapping[str, np.ndarray], max_norm: float) -> float:
     0.99999...
     """
     if not (isinstance(max_norm, (int, float)) and max_norm > 0):
-        raise ValueError(f"max_norm={max_norm!r} is not allowed; max_norm must be a positive number")
+        raise ValueError(
+            f"max_norm={max_norm!r} is not allowed; max_norm must be a positive number"
+        )
     # per-tensor norms, then the norm of those norms, as torch does, eq. (1)
     norms = [np.linalg.norm(g.ravel()) for g in grads.values()]
     total_norm = float(np.linalg.norm(np.array(norms, dtype=np.float64))) if norms else 0.0
@@ -203,8 +205,9 @@ def clip_grad_norm(grads: Mapping[str, np.ndarray], max_norm: float) -> float:
     return total_norm
 
 
-def _check_number(name: str, value: object, *, low: float, high: float = math.inf,
-                  high_open: bool = False) -> float:
+def _check_number(
+    name: str, value: object, *, low: float, high: float = math.inf, high_open: bool = False
+) -> float:
     r"""Return ``value`` as a float if ``low <= value <= high`` (or ``< high``), else raise.
 
     Examples
@@ -212,12 +215,18 @@ def _check_number(name: str, value: object, *, low: float, high: float = math.in
     >>> _check_number("lr", 0.1, low=0.0)
     0.1
     """
-    ok = isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = (
+        isinstance(value, (int, float, np.number))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
     if ok:
         ok = low <= value and (value < high if high_open else value <= high)
     if not ok:
         upper = "" if high == math.inf else (f" and < {high}" if high_open else f" and <= {high}")
-        raise ValueError(f"{name}={value!r} is not allowed; {name} must be a finite number >= {low}{upper}")
+        raise ValueError(
+            f"{name}={value!r} is not allowed; {name} must be a finite number >= {low}{upper}"
+        )
     return float(value)
 
 
@@ -240,14 +249,22 @@ class _Optimizer:
         if not isinstance(params, Mapping):
             raise TypeError(f"params must be a dict of str to ndarray, got {type(params).__name__}")
         for name, p in params.items():
-            if not (isinstance(p, np.ndarray) and np.issubdtype(p.dtype, np.floating) and p.flags.writeable):
+            if not (
+                isinstance(p, np.ndarray)
+                and np.issubdtype(p.dtype, np.floating)
+                and p.flags.writeable
+            ):
                 raise TypeError(
-                    f"params[{name!r}] must be a writeable floating-point ndarray (updated in place), "
+                    f"params[{name!r}] must be a writeable floating-point ndarray "
+                    "(it is updated in place), "
                     f"got {type(p).__name__} {getattr(p, 'dtype', '')}"
                 )
         self.params = dict(params)
         # which parameters get weight decay (see "Which parameters decay")
-        self.decay = {n: True if decay_filter is None else bool(decay_filter(n, p.ndim)) for n, p in params.items()}
+        self.decay = {
+            n: True if decay_filter is None else bool(decay_filter(n, p.ndim))
+            for n, p in params.items()
+        }
         self.step_count = 0
         self.state: dict[str, dict[str, np.ndarray]] = {}
 
@@ -263,11 +280,15 @@ class _Optimizer:
         if set(grads) != set(self.params):
             missing = sorted(set(self.params) - set(grads))
             extra = sorted(set(grads) - set(self.params))
-            raise ValueError(f"grads must have the same names as params; missing {missing}, unexpected {extra}")
+            raise ValueError(
+                f"grads must have the same names as params; missing {missing}, unexpected {extra}"
+            )
         for name, p in self.params.items():
             if np.shape(grads[name]) != p.shape:
-                raise ValueError(f"grads[{name!r}] has shape {np.shape(grads[name])}; it must match the "
-                                 f"parameter's shape {p.shape}")
+                raise ValueError(
+                    f"grads[{name!r}] has shape {np.shape(grads[name])}; it must match the "
+                    f"parameter's shape {p.shape}"
+                )
         step_lr = self.lr if lr is None else _check_number("lr", lr, low=0.0)
         self.step_count += 1
         return step_lr
@@ -323,11 +344,15 @@ class _Optimizer:
         """
         expected = set(self.state_dict())
         if set(state) != expected:
-            raise ValueError(f"state has keys missing {sorted(expected - set(state))} and unexpected "
-                             f"{sorted(set(state) - expected)} for this {type(self).__name__}")
+            raise ValueError(
+                f"state has keys missing {sorted(expected - set(state))} and unexpected "
+                f"{sorted(set(state) - expected)} for this {type(self).__name__}"
+            )
         kind = str(np.asarray(state["optimizer"]))
         if kind != type(self).__name__:
-            raise ValueError(f"state['optimizer']={kind!r} cannot be loaded into {type(self).__name__}")
+            raise ValueError(
+                f"state['optimizer']={kind!r} cannot be loaded into {type(self).__name__}"
+            )
         step = np.asarray(state["step"])
         if not (np.issubdtype(step.dtype, np.integer) and step.ndim == 0 and int(step) >= 0):
             raise ValueError(f"state['step']={state['step']!r} must be a non-negative integer")
@@ -335,7 +360,9 @@ class _Optimizer:
             for name, a in arrays.items():
                 saved = np.asarray(state[f"{buf}.{name}"])
                 if saved.shape != a.shape:
-                    raise ValueError(f"state['{buf}.{name}'] has shape {saved.shape}; expected {a.shape}")
+                    raise ValueError(
+                        f"state['{buf}.{name}'] has shape {saved.shape}; expected {a.shape}"
+                    )
         # validate every hyperparameter on a scratch instance before changing anything
         probe = object.__new__(type(self))
         probe._set_hyper(**{h: np.asarray(state[h]).item() for h in self._hyper})
@@ -381,18 +408,31 @@ class SGD(_Optimizer):
 
     _hyper = ("lr", "momentum", "dampening", "weight_decay", "nesterov")
 
-    def __init__(self, params: Mapping[str, np.ndarray], lr: float = 1e-3, momentum: float = 0.0,
-                 dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
-                 decay_filter: DecayFilter | None = None) -> None:
+    def __init__(
+        self,
+        params: Mapping[str, np.ndarray],
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        decay_filter: DecayFilter | None = None,
+    ) -> None:
         super().__init__(params, decay_filter)
-        self._set_hyper(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                        nesterov=nesterov)
+        self._set_hyper(
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            weight_decay=weight_decay,
+            nesterov=nesterov,
+        )
         if self.momentum != 0:
             # b_0 is never read: step 1 overwrites it with g_1, eq. (4)
             self.state["b"] = {n: np.zeros_like(p) for n, p in self.params.items()}
 
-    def _set_hyper(self, *, lr: float, momentum: float, dampening: float, weight_decay: float,
-                   nesterov: bool) -> None:
+    def _set_hyper(
+        self, *, lr: float, momentum: float, dampening: float, weight_decay: float, nesterov: bool
+    ) -> None:
         r"""Validate and set the hyperparameters.
 
         Examples
@@ -400,17 +440,22 @@ class SGD(_Optimizer):
         >>> SGD({}, lr=0.1, nesterov=True)
         Traceback (most recent call last):
         ...
-        ValueError: nesterov=True needs momentum > 0 and dampening == 0; got momentum=0.0, dampening=0.0
+        ValueError: nesterov=True needs momentum > 0 and dampening == 0;
+        got momentum=0.0, dampening=0.0
         """
         self.lr = _check_number("lr", lr, low=0.0)
         self.momentum = _check_number("momentum", momentum, low=0.0)
         self.dampening = _check_number("dampening", dampening, low=0.0, high=1.0)
         self.weight_decay = _check_number("weight_decay", weight_decay, low=0.0)
         if not isinstance(nesterov, (bool, np.bool_)):
-            raise ValueError(f"nesterov={nesterov!r} is not allowed; nesterov must be True or False")
+            raise ValueError(
+                f"nesterov={nesterov!r} is not allowed; nesterov must be True or False"
+            )
         if nesterov and (self.momentum <= 0 or self.dampening != 0):
-            raise ValueError(f"nesterov=True needs momentum > 0 and dampening == 0; got "
-                             f"momentum={self.momentum}, dampening={self.dampening}")
+            raise ValueError(
+                f"nesterov=True needs momentum > 0 and dampening == 0; got "
+                f"momentum={self.momentum}, dampening={self.dampening}"
+            )
         self.nesterov = bool(nesterov)
 
     def step(self, grads: Mapping[str, np.ndarray], lr: float | None = None) -> None:
@@ -435,16 +480,16 @@ class SGD(_Optimizer):
         eta = self._begin_step(grads, lr)
         t = self.step_count
         for name, p in self.params.items():
-            g = grads[name]  # same shape as p
+            # every array in this loop has the shape of p (any shape)
+            g = grads[name]
             if self.weight_decay != 0 and self.decay[name]:
                 g = g + self.weight_decay * p  # coupled L2 decay, eq. (3)
             if self.momentum != 0:
                 b = self.state["b"][name]
                 if t == 1:
                     b[...] = g  # the buffer starts at the first gradient, eq. (4)
-                else:
-                    b *= self.momentum
-                    b += (1 - self.dampening) * g  # eq. (4)
+                else:  # a running average of past gradients, eq. (4)
+                    b[...] = self.momentum * b + (1 - self.dampening) * g
                 # look one momentum step ahead, or follow the buffer, eq. (5)
                 g = g + self.momentum * b if self.nesterov else b
             p -= eta * g  # eq. (6)
@@ -485,9 +530,15 @@ class Adam(_Optimizer):
     #: AdamW sets this: decay by eq. (12) instead of eq. (3)
     decoupled = False
 
-    def __init__(self, params: Mapping[str, np.ndarray], lr: float = 1e-3,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
-                 decay_filter: DecayFilter | None = None) -> None:
+    def __init__(
+        self,
+        params: Mapping[str, np.ndarray],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        decay_filter: DecayFilter | None = None,
+    ) -> None:
         super().__init__(params, decay_filter)
         if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
             raise ValueError(f"betas={betas!r} is not allowed; betas must be a pair (beta1, beta2)")
@@ -496,7 +547,9 @@ class Adam(_Optimizer):
         self.state["m"] = {n: np.zeros_like(p) for n, p in self.params.items()}
         self.state["v"] = {n: np.zeros_like(p) for n, p in self.params.items()}
 
-    def _set_hyper(self, *, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float) -> None:
+    def _set_hyper(
+        self, *, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float
+    ) -> None:
         r"""Validate and set the hyperparameters.
 
         Examples
@@ -513,7 +566,7 @@ class Adam(_Optimizer):
         self.weight_decay = _check_number("weight_decay", weight_decay, low=0.0)
 
     def step(self, grads: Mapping[str, np.ndarray], lr: float | None = None) -> None:
-        r"""Apply one Adam (or AdamW) update to every parameter, in place; ``grads`` is not modified.
+        r"""Apply one Adam (or AdamW) update to every parameter in place; ``grads`` is unchanged.
 
         Parameters
         ----------
@@ -542,19 +595,22 @@ class Adam(_Optimizer):
         step_size = eta / bias_correction1
         bias_correction2_sqrt = math.sqrt(bias_correction2)
         for name, p in self.params.items():
-            g = grads[name]  # same shape as p
+            # every array in this loop has the shape of p (any shape)
+            g = grads[name]
             m = self.state["m"][name]
             v = self.state["v"][name]
             if self.weight_decay != 0 and self.decay[name]:
                 if self.decoupled:
-                    p *= 1 - eta * self.weight_decay  # decoupled decay (AdamW), eq. (12)
+                    # decoupled decay (AdamW), eq. (12)
+                    p *= 1 - eta * self.weight_decay
                 else:
-                    g = g + self.weight_decay * p  # coupled L2 decay (Adam), eq. (3)
-            m *= self.beta1
-            m += (1 - self.beta1) * g  # first moment, eq. (7)
-            v *= self.beta2
-            v += (1 - self.beta2) * g * g  # second moment, eq. (8)
-            denom = np.sqrt(v) / bias_correction2_sqrt + self.eps  # eps after the sqrt, eq. (11)
+                    # coupled L2 decay (Adam), eq. (3)
+                    g = g + self.weight_decay * p
+            # first and second moments, eqs. (7)-(8)
+            m[...] = self.beta1 * m + (1 - self.beta1) * g
+            v[...] = self.beta2 * v + (1 - self.beta2) * g * g
+            # eps after the sqrt, eq. (11)
+            denom = np.sqrt(v) / bias_correction2_sqrt + self.eps
             p -= step_size * (m / denom)  # eq. (11)
 
 
@@ -593,8 +649,20 @@ class AdamW(Adam):
 
     decoupled = True
 
-    def __init__(self, params: Mapping[str, np.ndarray], lr: float = 1e-3,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.01,
-                 decay_filter: DecayFilter | None = default_decay_filter) -> None:
-        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                         decay_filter=decay_filter)
+    def __init__(
+        self,
+        params: Mapping[str, np.ndarray],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.01,
+        decay_filter: DecayFilter | None = default_decay_filter,
+    ) -> None:
+        super().__init__(
+            params,
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            decay_filter=decay_filter,
+        )

@@ -52,7 +52,9 @@ def _shape(x: object, name: str) -> tuple[int, ...]:
     if x and isinstance(x[0], list):
         shapes = {_shape(row, name) for row in x}
         if len(shapes) != 1:
-            raise ValueError(f"{name} is ragged: its rows have shapes {sorted(shapes)}; all must match")
+            raise ValueError(
+                f"{name} is ragged: its rows have shapes {sorted(shapes)}; all must match"
+            )
         return (len(x), *shapes.pop())
     for v in x:
         if isinstance(v, bool) or not isinstance(v, (int, float)):
@@ -94,7 +96,9 @@ def _rows(*trees: list | None) -> Iterator[tuple]:
     """
     first = trees[0]
     if first and isinstance(first[0], list):
-        for children in zip(*(t if t is not None else [None] * len(first) for t in trees)):
+        for children in zip(
+            *(t if t is not None else [None] * len(first) for t in trees), strict=True
+        ):
             yield from _rows(*children)
     else:
         yield trees
@@ -169,7 +173,9 @@ def clip_grad_norm(grads: Mapping[str, list], max_norm: float) -> float:
     0.99999...
     """
     if not (isinstance(max_norm, (int, float)) and max_norm > 0):
-        raise ValueError(f"max_norm={max_norm!r} is not allowed; max_norm must be a positive number")
+        raise ValueError(
+            f"max_norm={max_norm!r} is not allowed; max_norm must be a positive number"
+        )
     # per-tensor norms, then the norm of those norms, as torch does, eq. (1)
     norms = [math.sqrt(sum(x * x for (row,) in _rows(g) for x in row)) for g in grads.values()]
     total_norm = math.sqrt(sum(n * n for n in norms))
@@ -183,8 +189,9 @@ def clip_grad_norm(grads: Mapping[str, list], max_norm: float) -> float:
     return total_norm
 
 
-def _check_number(name: str, value: object, *, low: float, high: float = math.inf,
-                  high_open: bool = False) -> float:
+def _check_number(
+    name: str, value: object, *, low: float, high: float = math.inf, high_open: bool = False
+) -> float:
     r"""Return ``value`` as a float if ``low <= value <= high`` (or ``< high``), else raise.
 
     Examples
@@ -197,7 +204,9 @@ def _check_number(name: str, value: object, *, low: float, high: float = math.in
         ok = low <= value and (value < high if high_open else value <= high)
     if not ok:
         upper = "" if high == math.inf else (f" and < {high}" if high_open else f" and <= {high}")
-        raise ValueError(f"{name}={value!r} is not allowed; {name} must be a finite number >= {low}{upper}")
+        raise ValueError(
+            f"{name}={value!r} is not allowed; {name} must be a finite number >= {low}{upper}"
+        )
     return float(value)
 
 
@@ -218,16 +227,22 @@ class _Optimizer:
 
     def __init__(self, params: Mapping[str, list], decay_filter: DecayFilter | None) -> None:
         if not isinstance(params, Mapping):
-            raise TypeError(f"params must be a dict of str to nested lists, got {type(params).__name__}")
+            raise TypeError(
+                f"params must be a dict of str to nested lists, got {type(params).__name__}"
+            )
         self.shapes = {name: _shape(p, f"params[{name!r}]") for name, p in params.items()}
         self.params = dict(params)
         # which parameters get weight decay (see "Which parameters decay")
-        self.decay = {n: True if decay_filter is None else bool(decay_filter(n, len(self.shapes[n])))
-                      for n in params}
+        self.decay = {
+            n: True if decay_filter is None else bool(decay_filter(n, len(self.shapes[n])))
+            for n in params
+        }
         self.step_count = 0
         self.state: dict[str, dict[str, list]] = {}
 
-    def _begin_step(self, grads: Mapping[str, object], lr: float | None) -> tuple[float, dict[str, list]]:
+    def _begin_step(
+        self, grads: Mapping[str, object], lr: float | None
+    ) -> tuple[float, dict[str, list]]:
         r"""Validate ``grads`` and the step's learning rate, count the step, return both.
 
         Examples
@@ -239,12 +254,16 @@ class _Optimizer:
         if set(grads) != set(self.params):
             missing = sorted(set(self.params) - set(grads))
             extra = sorted(set(grads) - set(self.params))
-            raise ValueError(f"grads must have the same names as params; missing {missing}, unexpected {extra}")
+            raise ValueError(
+                f"grads must have the same names as params; missing {missing}, unexpected {extra}"
+            )
         lists = {name: _as_lists(grads[name]) for name in self.params}
         for name, shape in self.shapes.items():
             got = _shape(lists[name], f"grads[{name!r}]")
             if got != shape:
-                raise ValueError(f"grads[{name!r}] has shape {got}; it must match the parameter's shape {shape}")
+                raise ValueError(
+                    f"grads[{name!r}] has shape {got}; it must match the parameter's shape {shape}"
+                )
         step_lr = self.lr if lr is None else _check_number("lr", lr, low=0.0)
         self.step_count += 1
         return step_lr, lists
@@ -297,11 +316,15 @@ class _Optimizer:
         """
         expected = set(self.state_dict())
         if set(state) != expected:
-            raise ValueError(f"state has keys missing {sorted(expected - set(state))} and unexpected "
-                             f"{sorted(set(state) - expected)} for this {type(self).__name__}")
+            raise ValueError(
+                f"state has keys missing {sorted(expected - set(state))} and unexpected "
+                f"{sorted(set(state) - expected)} for this {type(self).__name__}"
+            )
         kind = _scalar(state["optimizer"])
         if kind != type(self).__name__:
-            raise ValueError(f"state['optimizer']={kind!r} cannot be loaded into {type(self).__name__}")
+            raise ValueError(
+                f"state['optimizer']={kind!r} cannot be loaded into {type(self).__name__}"
+            )
         step = _scalar(state["step"])
         if isinstance(step, bool) or not isinstance(step, int) or step < 0:
             raise ValueError(f"state['step']={step!r} must be a non-negative integer")
@@ -309,7 +332,9 @@ class _Optimizer:
             for name in arrays:
                 got = _shape(_as_lists(state[f"{buf}.{name}"]), f"state['{buf}.{name}']")
                 if got != self.shapes[name]:
-                    raise ValueError(f"state['{buf}.{name}'] has shape {got}; expected {self.shapes[name]}")
+                    raise ValueError(
+                        f"state['{buf}.{name}'] has shape {got}; expected {self.shapes[name]}"
+                    )
         # validate every hyperparameter on a scratch instance before changing anything
         probe = object.__new__(type(self))
         probe._set_hyper(**{h: _scalar(state[h]) for h in self._hyper})
@@ -356,18 +381,31 @@ class SGD(_Optimizer):
 
     _hyper = ("lr", "momentum", "dampening", "weight_decay", "nesterov")
 
-    def __init__(self, params: Mapping[str, list], lr: float = 1e-3, momentum: float = 0.0,
-                 dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
-                 decay_filter: DecayFilter | None = None) -> None:
+    def __init__(
+        self,
+        params: Mapping[str, list],
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        decay_filter: DecayFilter | None = None,
+    ) -> None:
         super().__init__(params, decay_filter)
-        self._set_hyper(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                        nesterov=nesterov)
+        self._set_hyper(
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            weight_decay=weight_decay,
+            nesterov=nesterov,
+        )
         if self.momentum != 0:
             # b_0 is never read: step 1 overwrites it with g_1, eq. (4)
             self.state["b"] = {n: _zeros_like(p) for n, p in self.params.items()}
 
-    def _set_hyper(self, *, lr: float, momentum: float, dampening: float, weight_decay: float,
-                   nesterov: bool) -> None:
+    def _set_hyper(
+        self, *, lr: float, momentum: float, dampening: float, weight_decay: float, nesterov: bool
+    ) -> None:
         r"""Validate and set the hyperparameters.
 
         Examples
@@ -375,17 +413,22 @@ class SGD(_Optimizer):
         >>> SGD({}, lr=0.1, nesterov=True)
         Traceback (most recent call last):
         ...
-        ValueError: nesterov=True needs momentum > 0 and dampening == 0; got momentum=0.0, dampening=0.0
+        ValueError: nesterov=True needs momentum > 0 and dampening == 0;
+        got momentum=0.0, dampening=0.0
         """
         self.lr = _check_number("lr", lr, low=0.0)
         self.momentum = _check_number("momentum", momentum, low=0.0)
         self.dampening = _check_number("dampening", dampening, low=0.0, high=1.0)
         self.weight_decay = _check_number("weight_decay", weight_decay, low=0.0)
         if not isinstance(nesterov, bool):
-            raise ValueError(f"nesterov={nesterov!r} is not allowed; nesterov must be True or False")
+            raise ValueError(
+                f"nesterov={nesterov!r} is not allowed; nesterov must be True or False"
+            )
         if nesterov and (self.momentum <= 0 or self.dampening != 0):
-            raise ValueError(f"nesterov=True needs momentum > 0 and dampening == 0; got "
-                             f"momentum={self.momentum}, dampening={self.dampening}")
+            raise ValueError(
+                f"nesterov=True needs momentum > 0 and dampening == 0; got "
+                f"momentum={self.momentum}, dampening={self.dampening}"
+            )
         self.nesterov = bool(nesterov)
 
     def step(self, grads: Mapping[str, object], lr: float | None = None) -> None:
@@ -410,6 +453,7 @@ class SGD(_Optimizer):
         eta, grads = self._begin_step(grads, lr)
         t = self.step_count
         for name, p in self.params.items():
+            # the rows of p, its gradient and its state, walked together, element by element
             b_tree = self.state["b"][name] if self.momentum != 0 else None
             for p_row, g_row, b_row in _rows(p, grads[name], b_tree):
                 for i in range(len(p_row)):
@@ -419,8 +463,8 @@ class SGD(_Optimizer):
                     if self.momentum != 0:
                         if t == 1:
                             b_row[i] = g  # the buffer starts at the first gradient, eq. (4)
-                        else:
-                            b_row[i] = self.momentum * b_row[i] + (1 - self.dampening) * g  # eq. (4)
+                        else:  # a running average of past gradients, eq. (4)
+                            b_row[i] = self.momentum * b_row[i] + (1 - self.dampening) * g
                         # look one momentum step ahead, or follow the buffer, eq. (5)
                         g = g + self.momentum * b_row[i] if self.nesterov else b_row[i]
                     p_row[i] -= eta * g  # eq. (6)
@@ -461,9 +505,15 @@ class Adam(_Optimizer):
     #: AdamW sets this: decay by eq. (12) instead of eq. (3)
     decoupled = False
 
-    def __init__(self, params: Mapping[str, list], lr: float = 1e-3,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
-                 decay_filter: DecayFilter | None = None) -> None:
+    def __init__(
+        self,
+        params: Mapping[str, list],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        decay_filter: DecayFilter | None = None,
+    ) -> None:
         super().__init__(params, decay_filter)
         if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
             raise ValueError(f"betas={betas!r} is not allowed; betas must be a pair (beta1, beta2)")
@@ -472,7 +522,9 @@ class Adam(_Optimizer):
         self.state["m"] = {n: _zeros_like(p) for n, p in self.params.items()}
         self.state["v"] = {n: _zeros_like(p) for n, p in self.params.items()}
 
-    def _set_hyper(self, *, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float) -> None:
+    def _set_hyper(
+        self, *, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float
+    ) -> None:
         r"""Validate and set the hyperparameters.
 
         Examples
@@ -489,7 +541,7 @@ class Adam(_Optimizer):
         self.weight_decay = _check_number("weight_decay", weight_decay, low=0.0)
 
     def step(self, grads: Mapping[str, object], lr: float | None = None) -> None:
-        r"""Apply one Adam (or AdamW) update to every parameter, in place; ``grads`` is not modified.
+        r"""Apply one Adam (or AdamW) update to every parameter in place; ``grads`` is unchanged.
 
         Parameters
         ----------
@@ -518,17 +570,24 @@ class Adam(_Optimizer):
         step_size = eta / bias_correction1
         bias_correction2_sqrt = math.sqrt(bias_correction2)
         for name, p in self.params.items():
-            for p_row, g_row, m_row, v_row in _rows(p, grads[name], self.state["m"][name], self.state["v"][name]):
+            # the rows of p, its gradient and its state, walked together, element by element
+            for p_row, g_row, m_row, v_row in _rows(
+                p, grads[name], self.state["m"][name], self.state["v"][name]
+            ):
                 for i in range(len(p_row)):
                     g = g_row[i]
                     if self.weight_decay != 0 and self.decay[name]:
                         if self.decoupled:
-                            p_row[i] *= 1 - eta * self.weight_decay  # decoupled decay (AdamW), eq. (12)
+                            # decoupled decay (AdamW), eq. (12)
+                            p_row[i] *= 1 - eta * self.weight_decay
                         else:
-                            g = g + self.weight_decay * p_row[i]  # coupled L2 decay (Adam), eq. (3)
-                    m_row[i] = self.beta1 * m_row[i] + (1 - self.beta1) * g  # first moment, eq. (7)
-                    v_row[i] = self.beta2 * v_row[i] + (1 - self.beta2) * g * g  # second moment, eq. (8)
-                    denom = math.sqrt(v_row[i]) / bias_correction2_sqrt + self.eps  # eps after the sqrt, eq. (11)
+                            # coupled L2 decay (Adam), eq. (3)
+                            g = g + self.weight_decay * p_row[i]
+                    # first and second moments, eqs. (7)-(8)
+                    m_row[i] = self.beta1 * m_row[i] + (1 - self.beta1) * g
+                    v_row[i] = self.beta2 * v_row[i] + (1 - self.beta2) * g * g
+                    # eps after the sqrt, eq. (11)
+                    denom = math.sqrt(v_row[i]) / bias_correction2_sqrt + self.eps
                     p_row[i] -= step_size * (m_row[i] / denom)  # eq. (11)
 
 
@@ -567,8 +626,20 @@ class AdamW(Adam):
 
     decoupled = True
 
-    def __init__(self, params: Mapping[str, list], lr: float = 1e-3,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.01,
-                 decay_filter: DecayFilter | None = default_decay_filter) -> None:
-        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                         decay_filter=decay_filter)
+    def __init__(
+        self,
+        params: Mapping[str, list],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.01,
+        decay_filter: DecayFilter | None = default_decay_filter,
+    ) -> None:
+        super().__init__(
+            params,
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            decay_filter=decay_filter,
+        )
