@@ -1,0 +1,287 @@
+"""Tests for literate_tx.tokenizers: round trips, vocabulary bounds, files, errors."""
+
+import json
+import re
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from literate_tx.tokenizers import (
+    GPT2_SPLIT_PATTERN,
+    BPETokenizer,
+    CharTokenizer,
+    Merge,
+    Tokenizer,
+    WordTokenizer,
+)
+
+TRAIN_TEXT = (
+    "It was the best of times, it was the worst of times, it was the age of wisdom,\n"
+    "it was the age of foolishness, it was the epoch of belief, it was the epoch of\n"
+    "incredulity, it was the season of Light, it was the season of Darkness.\n"
+)
+
+any_text = st.text(max_size=60)
+
+
+# ---------------------------------------------------------------- round trips
+@given(st.text(alphabet=sorted(set(TRAIN_TEXT)), max_size=80))
+def test_char_round_trip_on_training_alphabet(text):
+    tok = CharTokenizer.train(TRAIN_TEXT)
+    ids = tok.encode(text)
+    assert len(ids) == len(text)
+    assert tok.unk_id not in ids
+    assert tok.decode(ids) == text
+
+
+WORDS = sorted({p for p in WordTokenizer.split(TRAIN_TEXT) if not p.isspace()})
+
+
+@given(st.lists(st.sampled_from(WORDS), max_size=30))
+def test_word_round_trip_on_training_pieces(pieces):
+    tok = WordTokenizer.train(TRAIN_TEXT)
+    text = " ".join(pieces)  # joined by a piece in the vocabulary
+    ids = tok.encode(text)
+    assert tok.unk_id not in ids
+    assert tok.decode(ids) == text
+
+
+@given(any_text)
+def test_word_split_covers_every_character(text):
+    assert "".join(WordTokenizer.split(text)) == text
+
+
+@given(any_text)
+def test_gpt2_pattern_covers_every_character(text):
+    assert "".join(re.findall(GPT2_SPLIT_PATTERN, text)) == text
+
+
+@pytest.fixture(scope="module")
+def bpe():
+    return BPETokenizer.train(TRAIN_TEXT * 3, vocab_size=330)
+
+
+@given(any_text)
+def test_bpe_round_trip_on_any_text(bpe, text):
+    assert bpe.decode(bpe.encode(text)) == text
+
+
+@given(any_text)
+def test_bpe_round_trip_without_pretokenization(text):
+    tok = BPETokenizer.train(TRAIN_TEXT, vocab_size=300, pretokenize=False)
+    assert tok.decode(tok.encode(text)) == text
+
+
+def test_bpe_encoding_of_training_text_is_shorter(bpe):
+    assert len(bpe.encode(TRAIN_TEXT)) < len(TRAIN_TEXT.encode("utf-8")) / 2
+
+
+# ------------------------------------------------------------------ BPE sizes
+@given(text=any_text, extra=st.integers(min_value=0, max_value=40))
+def test_bpe_vocab_never_exceeds_request(text, extra):
+    vocab_size = 256 + 4 + extra
+    tok = BPETokenizer.train(text, vocab_size=vocab_size)
+    assert tok.vocab_size <= vocab_size
+    assert tok.decode(tok.encode(text)) == text
+
+
+def test_bpe_reaches_request_exactly_when_pairs_remain():
+    tok = BPETokenizer.train(TRAIN_TEXT, vocab_size=300)
+    assert tok.vocab_size == 300
+    assert len(tok.merges) == 300 - 256 - 4
+
+
+def test_bpe_stops_early_when_no_pair_remains():
+    tok = BPETokenizer.train("ab", vocab_size=400, special_tokens=[])
+    assert tok.merges == [Merge(97, 98, 256, 1)]
+    assert tok.encode("ab") == [256]
+
+
+def test_bpe_merges_are_most_frequent_first():
+    tok = BPETokenizer.train(TRAIN_TEXT * 2, vocab_size=290)
+    counts = [m.count for m in tok.merges]
+    # Counts of later merges never exceed the first (the most frequent pair).
+    assert max(counts) == counts[0]
+    assert all(m.new_id == 256 + k for k, m in enumerate(tok.merges))
+
+
+def test_bpe_training_matches_naive_recount():
+    """Incremental pair counts give the same merges as recounting from scratch."""
+    text = TRAIN_TEXT
+    tok = BPETokenizer.train(text, vocab_size=256 + 40, special_tokens=[])
+    words = [list(w.encode()) for w in tok.pretokens(text)]
+    for m in tok.merges:
+        counts = {}
+        for w in words:
+            for pair in zip(w, w[1:], strict=False):
+                counts[pair] = counts.get(pair, 0) + 1
+        best = max(counts, key=lambda p: (counts[p], -p[0], -p[1]))
+        assert (m.left, m.right, m.count) == (*best, counts[best])
+        words = [_naive_merge(w, best, m.new_id) for w in words]
+
+
+def _naive_merge(ids, pair, new_id):
+    out, i = [], 0
+    while i < len(ids):
+        if tuple(ids[i : i + 2]) == pair:
+            out.append(new_id)
+            i += 2
+        else:
+            out.append(ids[i])
+            i += 1
+    return out
+
+
+def test_bpe_special_ids_come_last(bpe):
+    assert bpe.special_id("<pad>") == 256 + len(bpe.merges)
+    assert bpe.eos_id == bpe.vocab_size - 1
+
+
+def test_bpe_explain_ends_with_encoding(bpe):
+    text = "the worst of times"
+    last = bpe.explain(text).splitlines()[-1]
+    assert last.endswith(bpe._show(bpe.encode(text)))
+
+
+def test_bpe_decode_of_split_character_is_replaced():
+    tok = BPETokenizer(special_tokens=[])
+    ids = tok.encode("é")
+    assert len(ids) == 2
+    assert tok.decode(ids[:1]) == "\ufffd"
+
+
+# ------------------------------------------------------------ special tokens
+def test_unknown_characters_map_to_unk():
+    tok = CharTokenizer.train("abc")
+    assert tok.encode("axb") == [4, tok.unk_id, 5]
+    assert tok.decode(tok.encode("axb")) == "a<unk>b"
+
+
+def test_unknown_without_unk_token_raises():
+    tok = CharTokenizer.train("abc", special_tokens=["<pad>"])
+    with pytest.raises(ValueError, match="'x' is not in the vocabulary"):
+        tok.encode("x")
+
+
+def test_add_bos_eos_and_skip_special():
+    tok = WordTokenizer.train("hello world")
+    ids = tok.encode("hello world", add_bos=True, add_eos=True)
+    assert ids[0] == tok.bos_id
+    assert ids[-1] == tok.eos_id
+    assert tok.decode(ids) == "<bos>hello world<eos>"
+    assert tok.decode(ids, skip_special=True) == "hello world"
+
+
+def test_custom_special_tokens():
+    tok = CharTokenizer.train("ab", special_tokens=["<|endoftext|>"])
+    assert tok.special_id("<|endoftext|>") == 0
+    assert tok.pad_id is None
+    assert tok.unk_id is None
+    with pytest.raises(ValueError, match="not a special token"):
+        tok.encode("a", add_bos=True)
+
+
+def test_special_token_text_is_plain_text():
+    tok = CharTokenizer.train("<pad>")
+    assert tok.encode("<pad>") != [tok.pad_id]
+
+
+# -------------------------------------------------------------- bad arguments
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: BPETokenizer.train("abc", vocab_size=100), "vocab_size=100 is too small"),
+        (lambda: CharTokenizer.train("a", special_tokens=["<a>", "<a>"]), "duplicates"),
+        (lambda: CharTokenizer(["ab"]), "not a single character"),
+        (lambda: WordTokenizer.train("a", max_vocab=0), "max_vocab=0"),
+        (lambda: BPETokenizer([(300, 1, 1)]), r"merges\[0\].left=300"),
+        (lambda: CharTokenizer.train("a").decode([99]), r"ids\[0\]=99 is out of range"),
+    ],
+)
+def test_bad_arguments_raise_value_error(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_type_errors():
+    with pytest.raises(TypeError, match="text must be a str"):
+        CharTokenizer.train("a").encode(b"a")
+    with pytest.raises(TypeError, match="ids must be integers"):
+        CharTokenizer.train("a").decode([1.5])
+    with pytest.raises(TypeError, match="single string"):
+        CharTokenizer.train("a", special_tokens="<pad>")
+
+
+# ------------------------------------------------------------------ save/load
+tokenizer_factories = {
+    "char": lambda: CharTokenizer.train(TRAIN_TEXT),
+    "word": lambda: WordTokenizer.train(TRAIN_TEXT, max_vocab=20),
+    "bpe": lambda: BPETokenizer.train(TRAIN_TEXT, vocab_size=290, pretokenize=True),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(tokenizer_factories))
+def test_save_load_round_trip(tmp_path, kind):
+    tok = tokenizer_factories[kind]()
+    path = tmp_path / f"{kind}.json"
+    tok.save(path)
+    loaded = Tokenizer.load(path)
+    assert type(loaded) is type(tok)
+    assert loaded.to_dict() == tok.to_dict()
+    assert loaded.encode(TRAIN_TEXT) == tok.encode(TRAIN_TEXT)
+    assert type(tok).load(path).vocab_size == tok.vocab_size
+    assert [p.name for p in tmp_path.iterdir()] == [f"{kind}.json"]  # no temp file left
+
+
+@given(st.text(max_size=40), st.integers(min_value=0, max_value=20))
+def test_bpe_save_load_round_trip_property(tmp_path_factory, text, extra):
+    tok = BPETokenizer.train(text, vocab_size=260 + extra)
+    path = tmp_path_factory.mktemp("bpe") / "tok.json"
+    tok.save(path)
+    loaded = BPETokenizer.load(path)
+    assert loaded.merges == tok.merges
+    assert loaded.encode(text) == tok.encode(text)
+
+
+def test_load_wrong_kind(tmp_path):
+    path = tmp_path / "char.json"
+    CharTokenizer.train("ab").save(path)
+    with pytest.raises(ValueError, match="holds a 'char' tokenizer, not a 'bpe' one"):
+        BPETokenizer.load(path)
+
+
+def _valid(kind):
+    return tokenizer_factories[kind]().to_dict()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "expected a JSON object"),
+        (json.dumps({**_valid("char"), "format": "other"}), "field 'format'"),
+        (json.dumps({**_valid("char"), "version": 99}), "field 'version' is 99"),
+        (json.dumps({**_valid("char"), "type": "sentencepiece"}), "field 'type'"),
+        (json.dumps({**_valid("char"), "vocab": ["ab"]}), "single characters"),
+        (json.dumps({**_valid("word"), "vocab": "abc"}), "field 'vocab'"),
+        (json.dumps({**_valid("word"), "special_tokens": [1]}), "field 'special_tokens'"),
+        (json.dumps({**_valid("bpe"), "merges": [[1, 2]]}), r"merges\[0\]"),
+        (json.dumps({**_valid("bpe"), "merges": [[1, 999, 3]]}), r"merges\[0\].right=999"),
+        (json.dumps({**_valid("bpe"), "pretokenize": "yes"}), "field 'pretokenize'"),
+    ],
+)
+def test_bad_file_raises_value_error(tmp_path, content, message):
+    path = tmp_path / "tok.json"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(ValueError, match=message) as info:
+        Tokenizer.load(path)
+    assert "tok.json" in str(info.value)
+
+
+@given(st.binary(max_size=40))
+def test_random_bytes_give_value_error(tmp_path_factory, data):
+    path = tmp_path_factory.mktemp("junk") / "tok.json"
+    path.write_bytes(data)
+    with pytest.raises(ValueError, match="tok.json"):
+        Tokenizer.load(path)
