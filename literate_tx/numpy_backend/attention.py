@@ -1,0 +1,264 @@
+r"""Causal multi-head self-attention, batched over heads, with RoPE or ALiBi where chosen.
+
+Forward
+-------
+For the input :math:`x \in \mathbb{R}^{B \times T \times C}` and :math:`H` heads of width
+:math:`D = C/H`:
+
+.. math::
+   :label: attn-qkv
+
+   q = x W_q + b_q, \quad k = x W_k + b_k, \quad v = x W_v + b_v
+   \qquad (B, T, C) \to (B, H, T, D),
+
+where the last step splits the width into heads and moves the head axis forward. With RoPE the
+queries and keys are rotated by their positions
+(:func:`~literate_tx.numpy_backend.positions.apply_rope`). Each query scores every key, scaled so
+that scores of unit-variance vectors have unit variance:
+
+.. math::
+   :label: attn-scores
+
+   s_{hij} = \frac{q_{hi} \cdot k_{hj}}{\sqrt D} + \beta_{hij}, \qquad
+   s_{hij} = -\infty \text{ for } j > i \ \text{(causal mask)},
+
+with :math:`\beta` the ALiBi bias (zero otherwise). The weights and the output:
+
+.. math::
+   :label: attn-out
+
+   a_{hi\cdot} = \mathrm{softmax}(s_{hi\cdot}), \qquad
+   y_{hi} = \sum_j (a \odot m)_{hij}\, v_{hj}, \qquad
+   o = \mathrm{merge}(y)\, W_o + b_o,
+
+where :math:`m` is the attention-dropout mask (all ones in evaluation) and ``merge`` undoes the
+head split, :math:`(B, H, T, D) \to (B, T, C)`.
+
+Backward
+--------
+Walking the same steps in reverse (:math:`\delta` denotes :math:`\partial\mathcal{L}/\partial\cdot`):
+
+.. math::
+   :label: attn-backward
+
+   \begin{aligned}
+   \delta y &= \mathrm{split}(\delta o\, W_o^\top), &
+   \delta v &= (a \odot m)^\top \delta y, &
+   \delta a &= (\delta y\, v^\top) \odot m, \\
+   \delta s &= a \odot \big(\delta a - \textstyle\sum_j a_{\cdot j}\, \delta a_{\cdot j}\big), &
+   \delta q &= \delta s\, k / \sqrt D, &
+   \delta k &= \delta s^\top q / \sqrt D,
+   \end{aligned}
+
+followed by the inverse RoPE rotation of :math:`\delta q, \delta k` and the linear backward of
+eq. :eq:`linear-backward` for the three projections, whose input gradients add up:
+:math:`\delta x = \delta q W_q^\top + \delta k W_k^\top + \delta v W_v^\top`. Masked entries have
+:math:`a = 0`, so their :math:`\delta s` is zero: no gradient flows to the future.
+
+Incremental decoding
+--------------------
+With a key/value cache of :math:`T_p` past positions, the new queries sit at positions
+:math:`T_p, \dots, T_p + T - 1` and attend to all :math:`T_p + T` keys; query :math:`i` sees key
+:math:`j` iff :math:`j \le T_p + i`. RoPE and ALiBi use the absolute positions, so the result
+equals the matching rows of a full recomputation.
+
+Examples
+--------
+With all-zero projections every score is equal, so the causal weights are uniform over the past:
+
+>>> import numpy as np
+>>> from literate_tx import ModelConfig
+>>> cfg = ModelConfig(10, 4, 1, 1, 8, 8, bias=False, position="none")
+>>> p = {n: np.zeros((4, 4)) for n in ("w_q", "w_k", "w_v", "w_o")}
+>>> out, cache = attention_forward(np.ones((1, 3, 4)), p, cfg)
+>>> cache.att[0, 0]
+array([[1.        , 0.        , 0.        ],
+       [0.5       , 0.5       , 0.        ],
+       [0.33333333, 0.33333333, 0.33333333]])
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from .linear import LinearCache, linear_backward, linear_forward
+from .positions import alibi_bias, apply_rope, rope_backward, rope_tables
+from .softmax import softmax_backward, softmax_forward
+
+__all__ = ["AttentionCache", "KVCache", "attention_forward", "attention_backward",
+           "split_heads", "merge_heads"]
+
+
+class KVCache(NamedTuple):
+    """Keys and values of past positions for one layer (after RoPE)."""
+
+    k: np.ndarray  # (B, H, T_past, D)
+    v: np.ndarray  # (B, H, T_past, D)
+
+
+class AttentionCache(NamedTuple):
+    """What :func:`attention_backward` needs."""
+
+    lin_q: LinearCache
+    lin_k: LinearCache
+    lin_v: LinearCache
+    lin_o: LinearCache
+    q: np.ndarray  # (B, H, T, D), after RoPE
+    k: np.ndarray  # (B, H, T, D), after RoPE
+    v: np.ndarray  # (B, H, T, D)
+    att: np.ndarray  # (B, H, T, T), softmax weights before dropout
+    att_dropped: np.ndarray  # (B, H, T, T), weights after dropout
+    weights_mask: np.ndarray | None  # (B, H, T, T)
+    rope: tuple[np.ndarray, np.ndarray] | None  # cos, sin: (T, D)
+
+
+def split_heads(x: np.ndarray, H: int) -> np.ndarray:
+    """(B, T, C) -> (B, H, T, D), a view.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> split_heads(np.zeros((2, 5, 12)), 3).shape
+    (2, 3, 5, 4)
+    """
+    B, T, C = x.shape
+    return x.reshape(B, T, H, C // H).transpose(0, 2, 1, 3)  # (B, H, T, D)
+
+
+def merge_heads(y: np.ndarray) -> np.ndarray:
+    """(B, H, T, D) -> (B, T, C), the inverse of :func:`split_heads`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.arange(24.0).reshape(1, 2, 12)
+    >>> bool((merge_heads(split_heads(x, 3)) == x).all())
+    True
+    """
+    B, H, T, D = y.shape
+    return y.transpose(0, 2, 1, 3).reshape(B, T, H * D)  # (B, T, C)
+
+
+def attention_forward(
+    x: np.ndarray,
+    p: dict,
+    cfg,
+    *,
+    weights_mask: np.ndarray | None = None,
+    past: KVCache | None = None,
+) -> tuple[np.ndarray, AttentionCache]:
+    r"""Causal multi-head self-attention, eqs. :eq:`attn-qkv` to :eq:`attn-out`.
+
+    Parameters
+    ----------
+    x : (B, T, C) ndarray
+    p : dict
+        ``w_q, w_k, w_v, w_o`` of shape (C, C) and, with ``cfg.bias``, ``b_q, b_k, b_v, b_o``.
+    cfg : ModelConfig
+    weights_mask : (B, H, T, T) ndarray, optional
+        Attention-dropout mask (training).
+    past : KVCache, optional
+        Keys and values of earlier positions (incremental decoding; no backward then).
+
+    Returns
+    -------
+    out : (B, T, C) ndarray
+    cache : AttentionCache
+        ``cache.att`` holds the attention weights (B, H, T, T_past + T); ``cache.k`` and
+        ``cache.v`` include the past, ready to be the next step's ``past``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from literate_tx import ModelConfig, init_params
+    >>> cfg = ModelConfig(10, 8, 1, 2, 16, 8)
+    >>> params = init_params(cfg, seed=0, dtype="float64")
+    >>> p = {k.split(".")[-1]: v for k, v in params.items() if k.startswith("blocks.0.attn.")}
+    >>> out, cache = attention_forward(np.ones((3, 5, 8)), p, cfg)
+    >>> out.shape, cache.att.shape, bool(np.allclose(cache.att.sum(-1), 1.0))
+    ((3, 5, 8), (3, 2, 5, 5), True)
+    """
+    B, T, C = x.shape
+    H, D = cfg.n_heads, cfg.d_head
+    T_past = 0 if past is None else past.k.shape[2]
+    q, lin_q = linear_forward(x, p["w_q"], p.get("b_q"))  # (B, T, C), eq. (attn-qkv)
+    k, lin_k = linear_forward(x, p["w_k"], p.get("b_k"))  # (B, T, C)
+    v, lin_v = linear_forward(x, p["w_v"], p.get("b_v"))  # (B, T, C)
+    q, k, v = split_heads(q, H), split_heads(k, H), split_heads(v, H)  # (B, H, T, D)
+    rope = None
+    if cfg.position == "rope":
+        rope = rope_tables(T, D, cfg.rope_theta, x.dtype, offset=T_past)  # (T, D) each
+        q = apply_rope(q, *rope)  # (B, H, T, D)
+        k = apply_rope(k, *rope)  # (B, H, T, D)
+    if past is not None:
+        k = np.concatenate([past.k, k], axis=2)  # (B, H, T_past + T, D)
+        v = np.concatenate([past.v, v], axis=2)  # (B, H, T_past + T, D)
+    T_k = T_past + T
+    s = (q @ k.transpose(0, 1, 3, 2)) * (1.0 / math.sqrt(D))  # (B, H, T, T_k), eq. (attn-scores)
+    if cfg.position == "alibi":
+        s += alibi_bias(H, T, T_k, x.dtype, offset=T_past)  # (H, T, T_k) broadcast over B
+    visible = np.arange(T_k)[None, :] <= np.arange(T_past, T_k)[:, None]  # (T, T_k) causal
+    s = np.where(visible, s, -np.inf)  # (B, H, T, T_k)
+    att = softmax_forward(s)  # (B, H, T, T_k), eq. (attn-out)
+    att_dropped = att if weights_mask is None else att * weights_mask  # (B, H, T, T_k)
+    y = merge_heads(att_dropped @ v)  # (B, H, T, D) -> (B, T, C)
+    out, lin_o = linear_forward(y, p["w_o"], p.get("b_o"))  # (B, T, C)
+    cache = AttentionCache(lin_q, lin_k, lin_v, lin_o, q, k, v, att, att_dropped, weights_mask,
+                           rope)
+    return out, cache
+
+
+def attention_backward(dout: np.ndarray, cache: AttentionCache) -> tuple[np.ndarray, dict]:
+    r"""Gradients of :func:`attention_forward`, eq. :eq:`attn-backward`.
+
+    Parameters
+    ----------
+    dout : (B, T, C) ndarray
+    cache : AttentionCache
+
+    Returns
+    -------
+    dx : (B, T, C) ndarray
+    grads : dict
+        ``w_q .. w_o`` and, with biases, ``b_q .. b_o``.
+
+    Examples
+    --------
+    Causality in the backward pass: the gradient of the first output reaches the first input only.
+
+    >>> import numpy as np
+    >>> from literate_tx import ModelConfig, init_params
+    >>> cfg = ModelConfig(10, 4, 1, 2, 8, 8, init_std=1.0)
+    >>> params = init_params(cfg, seed=1, dtype="float64")
+    >>> p = {k.split(".")[-1]: v for k, v in params.items() if k.startswith("blocks.0.attn.")}
+    >>> x = np.random.default_rng(0).normal(size=(1, 3, 4))
+    >>> out, cache = attention_forward(x, p, cfg)
+    >>> dout = np.zeros_like(out); dout[0, 0] = 1.0
+    >>> dx, grads = attention_backward(dout, cache)
+    >>> bool(np.abs(dx[0, 1:]).max() == 0.0), sorted(grads)
+    (True, ['b_k', 'b_o', 'b_q', 'b_v', 'w_k', 'w_o', 'w_q', 'w_v'])
+    """
+    lin_q, lin_k, lin_v, lin_o, q, k, v, att, att_dropped, weights_mask, rope = cache
+    H, D = q.shape[1], q.shape[3]
+    grads = {}
+    dy, grads["w_o"], grads["b_o"] = linear_backward(dout, lin_o)  # (B, T, C)
+    B, T, C = dy.shape
+    dy = dy.reshape(B, T, H, D).transpose(0, 2, 1, 3)  # (B, H, T, D), split
+    dv = att_dropped.transpose(0, 1, 3, 2) @ dy  # (B, H, T, D), eq. (attn-backward)
+    datt = dy @ v.transpose(0, 1, 3, 2)  # (B, H, T, T)
+    if weights_mask is not None:
+        datt = datt * weights_mask
+    ds = softmax_backward(datt, att) * (1.0 / math.sqrt(D))  # (B, H, T, T)
+    dq = ds @ k  # (B, H, T, D)
+    dk = ds.transpose(0, 1, 3, 2) @ q  # (B, H, T, D)
+    if rope is not None:
+        dq = rope_backward(dq, *rope)  # undo the rotation, eq. (rope-backward)
+        dk = rope_backward(dk, *rope)
+    dx_q, grads["w_q"], grads["b_q"] = linear_backward(merge_heads(dq), lin_q)  # (B, T, C)
+    dx_k, grads["w_k"], grads["b_k"] = linear_backward(merge_heads(dk), lin_k)  # (B, T, C)
+    dx_v, grads["w_v"], grads["b_v"] = linear_backward(merge_heads(dv), lin_v)  # (B, T, C)
+    grads = {name: g for name, g in grads.items() if g is not None}
+    return dx_q + dx_k + dx_v, grads
