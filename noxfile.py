@@ -28,15 +28,15 @@ TORCH_SPEC = os.environ.get("LTX_TORCH_SPEC", "torch==2.13.0")
 # MathJax 4 is vendored from the npm registry at build time so that math renders with no network.
 MATHJAX_NPM = ["mathjax@4", "@mathjax/mathjax-newcm-font@4"]
 NPM_PREFIX = DOCS_BUILD / ".npm"
-# ``html_static_path`` in docs/conf.py includes this folder; its ``mathjax/`` becomes ``_static/mathjax``.
+# docs/conf.py adds this folder to html_static_path: its mathjax/ becomes _static/mathjax.
 MATHJAX_STATIC = DOCS_BUILD / ".mathjax"
 
 
 def _install_torch(session: nox.Session) -> None:
     if "==" not in TORCH_SPEC and "@" not in TORCH_SPEC and not TORCH_SPEC.endswith(".whl"):
         session.error(
-            f"LTX_TORCH_SPEC={TORCH_SPEC!r} is not an exact pin; an unpinned torch pulls a multi-GB "
-            "CUDA build. Use e.g. LTX_TORCH_SPEC='torch==2.13.0'."
+            f"LTX_TORCH_SPEC={TORCH_SPEC!r} is not an exact pin; an unpinned torch pulls a "
+            "multi-GB CUDA build. Use e.g. LTX_TORCH_SPEC='torch==2.13.0'."
         )
     session.install(TORCH_SPEC)
 
