@@ -1,0 +1,68 @@
+"""Shared hypothesis strategies: configurations drawn from the full switch matrix, and O(1) weights.
+
+Gradient checks use weights of order one (not the 0.02-scale initialisation), because tiny
+weights make every layer nearly linear and hide mistakes in the non-linear parts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+
+from literate_tx import ModelConfig
+from literate_tx.config import ACTIVATIONS, NORMS, POSITIONS, RESIDUALS
+from literate_tx.params import param_shapes
+
+
+@st.composite
+def configs(draw, *, max_layers: int = 2, max_heads: int = 2, max_seq_len: int = 6,
+            dropout: bool = False) -> ModelConfig:
+    """A small config with every switch drawn from its full set of values."""
+    n_heads = draw(st.integers(1, max_heads))
+    d_head = draw(st.sampled_from([2, 4]))
+    norm = draw(st.sampled_from(NORMS))
+    residuals = RESIDUALS if norm != "none" else ("pre", "post")
+    return ModelConfig(
+        vocab_size=draw(st.integers(3, 7)),
+        d_model=n_heads * d_head,
+        n_layers=draw(st.integers(1, max_layers)),
+        n_heads=n_heads,
+        d_ff=draw(st.integers(2, 8)),
+        max_seq_len=max_seq_len,
+        norm=norm,
+        residual=draw(st.sampled_from(residuals)),
+        activation=draw(st.sampled_from(ACTIVATIONS)),
+        position=draw(st.sampled_from(POSITIONS)),
+        bias=draw(st.booleans()),
+        tie_embeddings=draw(st.booleans()),
+        dropout=draw(st.sampled_from([0.0, 0.25])) if dropout else 0.0,
+        norm_eps=draw(st.sampled_from([1e-5, 1e-6])),
+        rope_theta=draw(st.sampled_from([10000.0, 100.0])),
+    )
+
+
+def random_params(cfg: ModelConfig, seed: int, scale: float = 1.0,
+                  dtype: str = "float64") -> dict[str, np.ndarray]:
+    """O(1) random weights for every parameter (norm gains around 1, biases non-zero too)."""
+    rng = np.random.default_rng(seed)
+    params = {}
+    for name, shape in param_shapes(cfg).items():
+        value = rng.normal(0.0, scale, size=shape)
+        if "norm" in name and name.endswith(".weight"):
+            value = 1.0 + 0.5 * value
+        params[name] = value.astype(dtype)
+    return params
+
+
+@st.composite
+def batches(draw, cfg: ModelConfig, max_batch: int = 2):
+    """Token ids and next-token targets (some targets ignored)."""
+    B = draw(st.integers(1, max_batch))
+    T = draw(st.integers(1, cfg.max_seq_len))
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    tokens = rng.integers(0, cfg.vocab_size, size=(B, T))
+    targets = rng.integers(0, cfg.vocab_size, size=(B, T))
+    targets[rng.random((B, T)) < 0.2] = -100
+    targets[0, -1] = rng.integers(0, cfg.vocab_size)  # at least one position counts
+    return tokens, targets
