@@ -50,7 +50,6 @@ source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-n
 
 # -- MyST / myst-nb ------------------------------------------------------------------------------
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
-myst_heading_anchors = 3
 # Notebooks execute at every build: no stale committed outputs.
 nb_execution_mode = "force"
 nb_execution_raise_on_error = True
