@@ -144,6 +144,8 @@ def test_default_corpus_is_real_prose():
     assert "Gutenberg" not in corpus
     tok = BPETokenizer.train(corpus[:20_000], vocab_size=300)
     assert tok.decode(tok.encode(corpus)) == corpus
+    digest = hashlib.sha256(corpus.encode("utf-8")).hexdigest()
+    assert digest == text.DEFAULT_CORPUS_INFO["sha256"]
 
 
 def test_load_text_errors(tmp_path):
