@@ -38,7 +38,9 @@ and the rate is a weighted mean of the two end points, with weight
 Written as a weighted mean, (4) gives :math:`\eta_{\max}` exactly at :math:`p = 0`
 and :math:`\eta_{\min}` exactly at :math:`p = 1` (:math:`\cos\pi` rounds to
 :math:`-1` exactly), with no rounding left over from :math:`\eta_{\min} +
-(\eta_{\max} - \eta_{\min})`. Cosine decay lingers near the peak and near the
+(\eta_{\max} - \eta_{\min})`; the result is also clamped to
+:math:`[\eta_{\min}, \eta_{\max}]`, where rounding of the two products could
+otherwise overshoot by one ulp. Cosine decay lingers near the peak and near the
 floor and falls fastest half way; linear decay falls at a constant rate.
 From step :math:`S` on, the rate stays at :math:`\eta_{\min}`.
 """
@@ -148,7 +150,9 @@ def _decay(
         return min_lr  # flat after the end
     p = (step - warmup_steps) / (total_steps - warmup_steps)  # eq. (2)
     c = weight(p)  # eq. (3)
-    return (1 - c) * min_lr + c * max_lr  # eq. (4)
+    lr = (1 - c) * min_lr + c * max_lr  # eq. (4)
+    # the two rounded products can overshoot an end point by an ulp; never leave the range
+    return min(max(lr, min_lr), max_lr)
 
 
 def _cosine_weight(p: float) -> float:
