@@ -123,7 +123,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-__all__ = ["SGD", "Adam", "AdamW", "clip_grad_norm", "default_decay_filter"]
+__all__ = ["SGD", "Adam", "AdamW", "Optimizer", "clip_grad_norm", "default_decay_filter"]
 
 DecayFilter = Callable[[str, int], bool]
 
@@ -230,17 +230,33 @@ def _check_number(
     return float(value)
 
 
-class _Optimizer:
-    r"""Shared bookkeeping: parameters, decay mask, step count, validation, state dicts.
+class Optimizer:
+    r"""Base class of :class:`SGD`, :class:`Adam` and :class:`AdamW`: the shared bookkeeping.
 
-    Subclasses set ``_hyper`` (hyperparameter names), ``_buffers`` (per-parameter
-    state names) and implement ``step``.
+    It holds the parameters, the weight-decay mask, the step count and the
+    per-parameter buffers, validates gradients and learning rates, and
+    implements :meth:`state_dict` / :meth:`load_state_dict`. Subclasses list
+    their hyperparameters in ``_hyper``, create their buffers in ``state`` and
+    implement ``step``; it is not used directly.
+
+    Attributes
+    ----------
+    params : dict of str to ndarray
+        The caller's parameters (the same objects), updated in place.
+    decay : dict of str to bool
+        Whether each parameter gets weight decay (from ``decay_filter``).
+    step_count : int
+        Number of steps taken (:math:`t` of the module docstring after a step).
+    state : dict of str to dict of str to ndarray
+        Buffers by kind (``"b"`` or ``"m"``, ``"v"``), then by parameter name.
+    lr : float
+        Default learning rate, used when ``step`` gets no ``lr``.
 
     Examples
     --------
     >>> opt = SGD({"w": np.zeros(2)}, lr=0.1, momentum=0.9)
-    >>> list(opt.state), opt.step_count
-    (['b'], 0)
+    >>> isinstance(opt, Optimizer), list(opt.state), opt.step_count
+    (True, ['b'], 0)
     """
 
     _hyper: tuple[str, ...] = ()
@@ -377,7 +393,7 @@ class _Optimizer:
         raise NotImplementedError
 
 
-class SGD(_Optimizer):
+class SGD(Optimizer):
     r"""Stochastic gradient descent with optional (Nesterov) momentum, as ``torch.optim.SGD``.
 
     Parameters
@@ -495,7 +511,7 @@ class SGD(_Optimizer):
             p -= eta * g  # eq. (6)
 
 
-class Adam(_Optimizer):
+class Adam(Optimizer):
     r"""Adam with bias correction and coupled :math:`L_2` decay, as ``torch.optim.Adam``.
 
     Parameters
