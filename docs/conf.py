@@ -92,7 +92,6 @@ sphinx_gallery_conf = {
     "remove_config_comments": True,
     "doc_module": ("literate_tx",),
     "backreferences_dir": "gen_modules/backreferences",
-    "reference_url": {"literate_tx": None},
     "matplotlib_animations": False,
     "within_subsection_order": "FileNameSortKey",
 }
