@@ -65,7 +65,8 @@ print("head 1, query 5 (token 3) attends to:", np.round(att[1, 5], 3))
 # attention evenly when there are several.
 labels = [str(t) for t in tokens[0]]
 fig, axes = plt.subplots(1, 2, figsize=(9, 4.2), constrained_layout=True)
-for h, (ax, title) in enumerate(zip(axes, ["head 0: previous token", "head 1: same token"])):
+titles = ["head 0: previous token", "head 1: same token"]
+for h, (ax, title) in enumerate(zip(axes, titles, strict=True)):
     im = ax.imshow(att[h], cmap="viridis", vmin=0.0, vmax=1.0)
     ax.set_xticks(range(T), labels)
     ax.set_yticks(range(T), labels)

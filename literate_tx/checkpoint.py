@@ -141,7 +141,9 @@ def save_checkpoint(
     for name, value in (state or {}).items():
         value = np.asarray(value)
         if value.dtype == object:
-            raise ValueError(f"state array {name!r} has dtype object; only numeric arrays are stored")
+            raise ValueError(
+                f"state array {name!r} has dtype object; only numeric arrays are stored"
+            )
         arrays[f"state/{name}"] = value
     meta = {
         "format": FORMAT,

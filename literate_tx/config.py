@@ -131,7 +131,7 @@ class ModelConfig:
     >>> ModelConfig(vocab_size=10, d_model=10, n_layers=1, n_heads=3, d_ff=16, max_seq_len=4)
     Traceback (most recent call last):
     ...
-    ValueError: d_model=10 is not divisible by n_heads=3; n_heads must divide d_model (one of 1, 2, 5, 10)
+    ValueError: d_model=10 is not divisible by n_heads=3; n_heads must divide d_model (one of ...)
     """
 
     vocab_size: int
@@ -161,9 +161,10 @@ class ModelConfig:
             if value < 1:
                 raise ValueError(f"{name}={value} must be a positive int (>= 1)")
         if self.d_model % self.n_heads:
+            divisors = ", ".join(map(str, _divisors(self.d_model)))
             raise ValueError(
                 f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}; "
-                f"n_heads must divide d_model (one of {', '.join(map(str, _divisors(self.d_model)))})"
+                f"n_heads must divide d_model (one of {divisors})"
             )
         for name, allowed in (
             ("norm", NORMS),
@@ -210,7 +211,8 @@ class ModelConfig:
 
         Examples
         --------
-        >>> ModelConfig(vocab_size=5, d_model=12, n_layers=1, n_heads=3, d_ff=8, max_seq_len=4).d_head
+        >>> cfg = ModelConfig(vocab_size=5, d_model=12, n_layers=1, n_heads=3, d_ff=8, max_seq_len=4)
+        >>> cfg.d_head
         4
         """
         return self.d_model // self.n_heads

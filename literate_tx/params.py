@@ -94,8 +94,8 @@ def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
     --------
     >>> from literate_tx import ModelConfig
     >>> cfg = ModelConfig(10, 8, 2, 2, 16, 4, activation="swiglu", position="rope")
-    >>> [n for n in param_shapes(cfg) if n.startswith("blocks.1.mlp.")]
-    ['blocks.1.mlp.w_gate', 'blocks.1.mlp.b_gate', 'blocks.1.mlp.w_up', 'blocks.1.mlp.b_up', 'blocks.1.mlp.w_down', 'blocks.1.mlp.b_down']
+    >>> [n.split(".")[-1] for n in param_shapes(cfg) if n.startswith("blocks.1.mlp.")]
+    ['w_gate', 'b_gate', 'w_up', 'b_up', 'w_down', 'b_down']
     """
     C, F, V = cfg.d_model, cfg.d_ff, cfg.vocab_size
     shapes: dict[str, tuple[int, ...]] = {"embed.tokens": (V, C)}
@@ -115,7 +115,8 @@ def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
             shapes.update(_norm_shapes(f"{p}.attn_norm", cfg))
         if cfg.residual != "post":
             shapes.update(_norm_shapes(f"{p}.mlp_norm", cfg))
-        for w, shape in ((("gate", (C, F)),) if cfg.gated else ()) + (("up", (C, F)), ("down", (F, C))):
+        mlp = [("gate", (C, F))] if cfg.gated else []
+        for w, shape in mlp + [("up", (C, F)), ("down", (F, C))]:
             shapes[f"{p}.mlp.w_{w}"] = shape
             if cfg.bias:
                 shapes[f"{p}.mlp.b_{w}"] = (shape[1],)
@@ -263,8 +264,9 @@ def layout_table(cfg: ModelConfig) -> str:
     Examples
     --------
     >>> from literate_tx import ModelConfig
-    >>> print(layout_table(ModelConfig(4, 2, 1, 1, 2, 2, norm="none", bias=False, tie_embeddings=True,
-    ...                                position="none")))
+    >>> cfg = ModelConfig(4, 2, 1, 1, 2, 2, norm="none", bias=False, tie_embeddings=True,
+    ...                   position="none")
+    >>> print(layout_table(cfg))
     | name | shape | values |
     |---|---|---|
     | `embed.tokens` | (4, 2) | 8 |

@@ -84,7 +84,7 @@ def test_bad_config_field_is_named(tmp_path):
 def test_object_arrays_are_never_unpickled(tmp_path):
     path = tmp_path / "evil.npz"
     np.savez(path, **{"meta.json": np.array([{"a": 1}], dtype=object)})
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="evil.npz"):
         ltx.load_checkpoint(path)
 
 

@@ -33,11 +33,15 @@ def test_invalid_value_names_the_field(field, value):
 @given(st.sampled_from([f.name for f in dataclasses.fields(ModelConfig)]),
        st.one_of(st.none(), st.text(max_size=3), st.integers(-5, 0), st.lists(st.integers())))
 def test_garbage_in_any_field_raises_valueerror_naming_it(field, value):
+    """Any wrong value raises ValueError (never TypeError or AssertionError) naming the field."""
+    message = None
     try:
         ModelConfig(**{**BASE, field: value})
     except ValueError as exc:
-        assert field in str(exc) or "n_heads" in str(exc)
+        message = str(exc)
     # some garbage is valid for some fields (e.g. 0 for dropout); then nothing to check
+    if message is not None:
+        assert field in message or "n_heads" in message
 
 
 def test_rope_needs_even_head_width():
@@ -68,7 +72,8 @@ def test_presets_follow_published_conventions():
     g = ltx.gpt2_config()
     assert (g.norm, g.residual, g.activation, g.position, g.bias, g.tie_embeddings) == (
         "layernorm", "pre", "gelu_tanh", "learned", True, True)
-    assert g.norm_eps == 1e-5 and g.d_ff == 4 * g.d_model
+    assert g.norm_eps == 1e-5
+    assert g.d_ff == 4 * g.d_model
     assert ltx.num_parameters(g) == 124_439_808  # GPT-2 small, as published
     lcfg = ltx.llama_config()
     assert (lcfg.norm, lcfg.activation, lcfg.position, lcfg.bias, lcfg.tie_embeddings) == (

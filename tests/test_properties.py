@@ -22,7 +22,8 @@ def test_causality_future_tokens_never_change_earlier_logits(cfg, seed, data):
     t = data.draw(st.integers(1, T - 1))
     tokens = rng.integers(0, cfg.vocab_size, size=(1, T))
     changed = tokens.copy()
-    changed[0, t:] = (changed[0, t:] + 1 + rng.integers(0, cfg.vocab_size - 1, T - t)) % cfg.vocab_size
+    bump = 1 + rng.integers(0, cfg.vocab_size - 1, T - t)  # never 0 mod V: every token changes
+    changed[0, t:] = (changed[0, t:] + bump) % cfg.vocab_size
     a, b = model.forward(tokens), model.forward(changed)
     np.testing.assert_array_equal(a[0, :t], b[0, :t])
 

@@ -14,7 +14,8 @@ density:
    \mathrm{gelu_{tanh}}(u) &= \tfrac12 u\,(1 + \tanh k),\ k = \sqrt{2/\pi}\,(u + 0.044715\,u^3),
      & \mathrm{gelu_{tanh}}'(u) &= \tfrac12(1 + \tanh k)
         + \tfrac12 u\,(1 - \tanh^2 k)\,\sqrt{2/\pi}\,(1 + 3 \cdot 0.044715\,u^2),\\
-   \mathrm{swish}(u) &= u\,\sigma(u), & \mathrm{swish}'(u) &= \sigma(u)\,\big(1 + u(1 - \sigma(u))\big).
+   \mathrm{swish}(u) &= u\,\sigma(u),
+     & \mathrm{swish}'(u) &= \sigma(u)\,\big(1 + u(1 - \sigma(u))\big).
    \end{aligned}
 
 ``gelu_tanh`` is the approximation GPT-2 was trained with (``approximate="tanh"`` in PyTorch);
@@ -110,7 +111,9 @@ def activation_forward(kind: str, u: np.ndarray) -> np.ndarray:
         return 0.5 * u * (1.0 + np.tanh(k))
     if kind == "swish":
         return u * sigmoid(u)
-    raise ValueError(f"activation={kind!r} is not element-wise; allowed: relu, gelu, gelu_tanh, swish")
+    raise ValueError(
+        f"activation={kind!r} is not element-wise; allowed: relu, gelu, gelu_tanh, swish"
+    )
 
 
 def activation_backward(kind: str, da: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -146,4 +149,6 @@ def activation_backward(kind: str, da: np.ndarray, u: np.ndarray) -> np.ndarray:
     if kind == "swish":
         s = sigmoid(u)
         return da * (s * (1.0 + u * (1.0 - s)))
-    raise ValueError(f"activation={kind!r} is not element-wise; allowed: relu, gelu, gelu_tanh, swish")
+    raise ValueError(
+        f"activation={kind!r} is not element-wise; allowed: relu, gelu, gelu_tanh, swish"
+    )

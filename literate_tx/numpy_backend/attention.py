@@ -36,7 +36,8 @@ head split, :math:`(B, H, T, D) \to (B, T, C)`.
 
 Backward
 --------
-Walking the same steps in reverse (:math:`\delta` denotes :math:`\partial\mathcal{L}/\partial\cdot`):
+Walking the same steps in reverse, with :math:`\delta` denoting
+:math:`\partial\mathcal{L}/\partial\cdot`:
 
 .. math::
    :label: attn-backward

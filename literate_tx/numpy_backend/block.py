@@ -41,7 +41,8 @@ With all sublayer weights zero a pre-LN block is the identity:
 >>> import numpy as np
 >>> from literate_tx import ModelConfig, init_params
 >>> cfg = ModelConfig(10, 4, 1, 2, 8, 8, bias=False)
->>> p = {k[len("blocks.0."):]: 0.0 * v for k, v in init_params(cfg).items() if k.startswith("blocks.0.")}
+>>> p = {k[len("blocks.0."):]: 0.0 * v
+...      for k, v in init_params(cfg).items() if k.startswith("blocks.0.")}
 >>> x = np.arange(12.0).reshape(1, 3, 4)
 >>> y, _ = block_forward(x, p, cfg)
 >>> bool((y == x).all())

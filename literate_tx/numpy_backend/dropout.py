@@ -22,8 +22,12 @@ Examples
 >>> from literate_tx import ModelConfig
 >>> cfg = ModelConfig(10, 8, 1, 2, 16, 8, dropout=0.5)
 >>> masks = make_masks(cfg, 2, 3, np.random.default_rng(0))
->>> sorted(masks)
-['blocks.0.attn.resid_dropout', 'blocks.0.attn.weights_dropout', 'blocks.0.mlp.resid_dropout', 'embed.dropout']
+>>> for name in masks:
+...     print(name)
+embed.dropout
+blocks.0.attn.weights_dropout
+blocks.0.attn.resid_dropout
+blocks.0.mlp.resid_dropout
 >>> masks["blocks.0.attn.weights_dropout"].shape
 (2, 2, 3, 3)
 >>> sorted(set(masks["embed.dropout"].ravel().tolist()))  # dropped, or kept and doubled

@@ -76,7 +76,8 @@ def linear_forward(
     """
     # Flatten the leading axes into one matrix product: NumPy hands a 2-D product to BLAS, while
     # broadcasting a 2-D weight over a 3-D input falls back to a loop >100x slower.
-    y = (x.reshape(-1, w.shape[0]) @ w).reshape(*x.shape[:-1], w.shape[1])  # (..., m), eq. (linear-forward)
+    y = x.reshape(-1, w.shape[0]) @ w  # (N, m), eq. (linear-forward)
+    y = y.reshape(*x.shape[:-1], w.shape[1])  # (..., m)
     if b is not None:
         y += b
     return y, LinearCache(x, w, b is not None)
