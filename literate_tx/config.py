@@ -211,7 +211,8 @@ class ModelConfig:
 
         Examples
         --------
-        >>> cfg = ModelConfig(vocab_size=5, d_model=12, n_layers=1, n_heads=3, d_ff=8, max_seq_len=4)
+        >>> cfg = ModelConfig(vocab_size=5, d_model=12, n_layers=1, n_heads=3, d_ff=8,
+        ...                   max_seq_len=4)
         >>> cfg.d_head
         4
         """
