@@ -1,0 +1,246 @@
+r"""Causal multi-head self-attention, one head at a time, with RoPE or ALiBi where chosen.
+
+Derived in :mod:`literate_tx.numpy_backend.attention`: the projections and head split of eq.
+:eq:`attn-qkv`, the scaled, biased and causally masked scores of eq. :eq:`attn-scores`, the
+softmax weights and output projection of eq. :eq:`attn-out`, the backward pass of eq.
+:eq:`attn-backward` and incremental decoding with a key/value cache. The NumPy version is batched
+over heads; here every (batch, head) pair is a Python loop over small matrices, which is exactly
+the picture of eq. :eq:`attn-scores`.
+
+Examples
+--------
+With all-zero projections every score is equal, so the causal weights are uniform over the past:
+
+>>> from literate_tx import ModelConfig
+>>> cfg = ModelConfig(10, 4, 1, 1, 8, 8, bias=False, position="none")
+>>> p = {n: [[0.0] * 4 for _ in range(4)] for n in ("w_q", "w_k", "w_v", "w_o")}
+>>> out, cache = attention_forward([[[1.0] * 4] * 3], p, cfg)
+>>> cache.att[0][0]
+[[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.3333333333333333, 0.3333333333333333, 0.3333333333333333]]
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import chain
+from operator import add, mul
+from typing import NamedTuple
+
+from .linear import LinearCache, linear_backward, linear_forward, matmul_t, transpose, zip_map
+from .positions import alibi_bias, apply_rope, rope_backward, rope_tables
+from .softmax import softmax_backward, softmax_forward
+
+__all__ = ["AttentionCache", "KVCache", "attention_forward", "attention_backward",
+           "split_heads", "merge_heads"]
+
+
+class KVCache(NamedTuple):
+    """Keys and values of past positions for one layer (after RoPE)."""
+
+    k: list  # (B, H, T_past, D)
+    v: list  # (B, H, T_past, D)
+
+
+class AttentionCache(NamedTuple):
+    """What :func:`attention_backward` needs."""
+
+    lin_q: LinearCache
+    lin_k: LinearCache
+    lin_v: LinearCache
+    lin_o: LinearCache
+    q: list  # (B, H, T, D), after RoPE
+    k: list  # (B, H, T, D), after RoPE
+    v: list  # (B, H, T, D)
+    att: list  # (B, H, T, T), softmax weights before dropout
+    att_dropped: list  # (B, H, T, T), weights after dropout
+    weights_mask: list | None  # (B, H, T, T)
+    rope: tuple[list, list] | None  # cos, sin: (T, D)
+
+
+def split_heads(x: list, H: int) -> list:
+    """(B, T, C) -> (B, H, T, D): head ``h`` takes columns ``h*D .. (h+1)*D - 1``.
+
+    Examples
+    --------
+    >>> y = split_heads([[[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]]], 3)
+    >>> y
+    [[[[0.0, 1.0]], [[2.0, 3.0]], [[4.0, 5.0]]]]
+    """
+    D = len(x[0][0]) // H
+    return [[[row[h * D : (h + 1) * D] for row in x_b] for h in range(H)]
+            for x_b in x]  # (B, H, T, D)
+
+
+def merge_heads(y: list) -> list:
+    """(B, H, T, D) -> (B, T, C), the inverse of :func:`split_heads`.
+
+    Examples
+    --------
+    >>> x = [[[float(i) for i in range(12)], [float(i) for i in range(12, 24)]]]
+    >>> merge_heads(split_heads(x, 3)) == x
+    True
+    """
+    return [[list(chain.from_iterable(rows_t)) for rows_t in zip(*y_b, strict=True)]
+            for y_b in y]  # (B, T, C)
+
+
+def attention_forward(
+    x: list,
+    p: dict,
+    cfg,
+    *,
+    weights_mask: list | None = None,
+    past: KVCache | None = None,
+    tracer=None,
+) -> tuple[list, AttentionCache]:
+    r"""Causal multi-head self-attention, eqs. :eq:`attn-qkv` to :eq:`attn-out`.
+
+    Parameters
+    ----------
+    x : (B, T, C) nested list
+    p : dict
+        ``w_q, w_k, w_v, w_o`` of shape (C, C) and, with ``cfg.bias``, ``b_q, b_k, b_v, b_o``.
+    cfg : ModelConfig
+    weights_mask : (B, H, T, T) nested list, optional
+        Attention-dropout mask (training).
+    past : KVCache, optional
+        Keys and values of earlier positions (incremental decoding; no backward then).
+    tracer : Tracer, optional
+        Reports each step (see :mod:`~literate_tx.python_backend.trace`).
+
+    Returns
+    -------
+    out : (B, T, C) nested list
+    cache : AttentionCache
+        ``cache.att`` holds the attention weights (B, H, T, T_past + T); ``cache.k`` and
+        ``cache.v`` include the past, ready to be the next step's ``past``.
+
+    Examples
+    --------
+    >>> from literate_tx import ModelConfig, init_params
+    >>> cfg = ModelConfig(10, 8, 1, 2, 16, 8)
+    >>> params = init_params(cfg, seed=0, dtype="float64")
+    >>> p = {k.split(".")[-1]: v.tolist() for k, v in params.items()
+    ...      if k.startswith("blocks.0.attn.")}
+    >>> out, cache = attention_forward([[[1.0] * 8] * 5] * 3, p, cfg)
+    >>> len(out), len(out[0]), len(out[0][0]), len(cache.att[0]), len(cache.att[0][0][0])
+    (3, 5, 8, 2, 5)
+    >>> all(abs(sum(row) - 1.0) < 1e-12 for b in cache.att for h in b for row in h)
+    True
+    """
+    T = len(x[0])
+    H, D = cfg.n_heads, cfg.d_head
+    T_past = 0 if past is None else len(past.k[0][0])
+    q, lin_q = linear_forward(x, p["w_q"], p.get("b_q"))  # (B, T, C), eq. (attn-qkv)
+    k, lin_k = linear_forward(x, p["w_k"], p.get("b_k"))  # (B, T, C)
+    v, lin_v = linear_forward(x, p["w_v"], p.get("b_v"))  # (B, T, C)
+    q, k, v = split_heads(q, H), split_heads(k, H), split_heads(v, H)  # (B, H, T, D)
+    rope = None
+    if cfg.position == "rope":
+        rope = rope_tables(T, D, cfg.rope_theta, offset=T_past)  # (T, D) each
+        q = apply_rope(q, *rope)  # (B, H, T, D)
+        k = apply_rope(k, *rope)  # (B, H, T, D)
+    if past is not None:
+        k = [[pk + kk for pk, kk in zip(pk_b, k_b, strict=True)]
+             for pk_b, k_b in zip(past.k, k, strict=True)]  # (B, H, T_past + T, D)
+        v = [[pv + vv for pv, vv in zip(pv_b, v_b, strict=True)]
+             for pv_b, v_b in zip(past.v, v, strict=True)]  # (B, H, T_past + T, D)
+    if tracer:
+        tracer("queries", q, "B H T D")
+        tracer("keys", k, "B H T D")
+        tracer("values", v, "B H T D")
+    T_k = T_past + T
+    scale = 1.0 / math.sqrt(D)
+    s = [[[[dot * scale for dot in row] for row in matmul_t(q_bh, k_bh)]  # (T, T_k)
+          for q_bh, k_bh in zip(q_b, k_b, strict=True)]
+         for q_b, k_b in zip(q, k, strict=True)]  # (B, H, T, T_k), eq. (attn-scores)
+    if cfg.position == "alibi":
+        s = [zip_map(add, s_b, alibi_bias(H, T, T_k, offset=T_past)) for s_b in s]  # (B, H, T, T_k)
+    s = [[[[s_ij if j <= T_past + i else -math.inf for j, s_ij in enumerate(row)]  # causal
+           for i, row in enumerate(s_bh)]
+          for s_bh in s_b]
+         for s_b in s]  # (B, H, T, T_k)
+    att = softmax_forward(s)  # (B, H, T, T_k), eq. (attn-out)
+    att_dropped = att if weights_mask is None else zip_map(mul, att, weights_mask)  # (B, H, T, T_k)
+    y = merge_heads([[matmul_t(a_bh, transpose(v_bh)) for a_bh, v_bh in zip(a_b, v_b, strict=True)]
+                     for a_b, v_b in zip(att_dropped, v, strict=True)])  # (B, H, T, D) -> (B, T, C)
+    out, lin_o = linear_forward(y, p["w_o"], p.get("b_o"))  # (B, T, C)
+    if tracer:
+        tracer("attention scores", s, "B H T T")
+        tracer("attention weights", att, "B H T T")
+        if weights_mask is not None:
+            tracer("attention weights after dropout", att_dropped, "B H T T")
+        tracer("heads merged", y, "B T C")
+        tracer("attention output", out, "B T C")
+    cache = AttentionCache(lin_q, lin_k, lin_v, lin_o, q, k, v, att, att_dropped, weights_mask,
+                           rope)
+    return out, cache
+
+
+def attention_backward(dout: list, cache: AttentionCache, *, tracer=None) -> tuple[list, dict]:
+    r"""Gradients of :func:`attention_forward`, eq. :eq:`attn-backward`.
+
+    Parameters
+    ----------
+    dout : (B, T, C) nested list
+    cache : AttentionCache
+    tracer : Tracer, optional
+
+    Returns
+    -------
+    dx : (B, T, C) nested list
+    grads : dict
+        ``w_q .. w_o`` and, with biases, ``b_q .. b_o``.
+
+    Examples
+    --------
+    Causality in the backward pass: the gradient of the first output reaches the first input only.
+
+    >>> import numpy as np
+    >>> from literate_tx import ModelConfig, init_params
+    >>> cfg = ModelConfig(10, 4, 1, 2, 8, 8, init_std=1.0)
+    >>> params = init_params(cfg, seed=1, dtype="float64")
+    >>> p = {k.split(".")[-1]: v.tolist() for k, v in params.items()
+    ...      if k.startswith("blocks.0.attn.")}
+    >>> x = np.random.default_rng(0).normal(size=(1, 3, 4)).tolist()
+    >>> out, cache = attention_forward(x, p, cfg)
+    >>> dout = [[[1.0] * 4, [0.0] * 4, [0.0] * 4]]
+    >>> dx, grads = attention_backward(dout, cache)
+    >>> max(abs(v) for row in dx[0][1:] for v in row) == 0.0, sorted(grads)
+    (True, ['b_k', 'b_o', 'b_q', 'b_v', 'w_k', 'w_o', 'w_q', 'w_v'])
+    """
+    lin_q, lin_k, lin_v, lin_o, q, k, v, att, att_dropped, weights_mask, rope = cache
+    H, D = len(q[0]), len(q[0][0][0])
+    grads = {}
+    dy, grads["w_o"], grads["b_o"] = linear_backward(dout, lin_o)  # (B, T, C)
+    dy = split_heads(dy, H)  # (B, H, T, D), split
+    dv = [[matmul_t(transpose(a_bh), transpose(dy_bh))
+           for a_bh, dy_bh in zip(a_b, dy_b, strict=True)]
+          for a_b, dy_b in zip(att_dropped, dy, strict=True)]  # (B, H, T, D), eq. (attn-backward)
+    datt = [[matmul_t(dy_bh, v_bh) for dy_bh, v_bh in zip(dy_b, v_b, strict=True)]
+            for dy_b, v_b in zip(dy, v, strict=True)]  # (B, H, T, T)
+    if weights_mask is not None:
+        datt = zip_map(mul, datt, weights_mask)
+    scale = 1.0 / math.sqrt(D)
+    ds = [[[[g * scale for g in row] for row in ds_bh] for ds_bh in ds_b]
+          for ds_b in softmax_backward(datt, att)]  # (B, H, T, T)
+    dq = [[matmul_t(ds_bh, transpose(k_bh)) for ds_bh, k_bh in zip(ds_b, k_b, strict=True)]
+          for ds_b, k_b in zip(ds, k, strict=True)]  # (B, H, T, D)
+    dk = [[matmul_t(transpose(ds_bh), transpose(q_bh))
+           for ds_bh, q_bh in zip(ds_b, q_b, strict=True)]
+          for ds_b, q_b in zip(ds, q, strict=True)]  # (B, H, T, D)
+    if rope is not None:
+        dq = rope_backward(dq, *rope)  # undo the rotation, eq. (rope-backward)
+        dk = rope_backward(dk, *rope)
+    if tracer:
+        tracer("d heads merged", dy, "B H T D")
+        tracer("d attention weights", datt, "B H T T")
+        tracer("d attention scores", ds, "B H T T")
+        tracer("d queries", dq, "B H T D")
+        tracer("d keys", dk, "B H T D")
+        tracer("d values", dv, "B H T D")
+    dx_q, grads["w_q"], grads["b_q"] = linear_backward(merge_heads(dq), lin_q)  # (B, T, C)
+    dx_k, grads["w_k"], grads["b_k"] = linear_backward(merge_heads(dk), lin_k)  # (B, T, C)
+    dx_v, grads["w_v"], grads["b_v"] = linear_backward(merge_heads(dv), lin_v)  # (B, T, C)
+    grads = {name: g for name, g in grads.items() if g is not None}
+    return zip_map(add, zip_map(add, dx_q, dx_k), dx_v), grads
