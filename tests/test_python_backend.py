@@ -273,6 +273,16 @@ def test_trace_callback_and_logging(caplog):
                for line in lines)
 
 
+def test_trace_true_warns_when_info_logging_is_off():
+    level = trace_module.logger.level
+    trace_module.logger.setLevel(logging.WARNING)
+    try:
+        with pytest.warns(UserWarning, match="logging.basicConfig"):
+            PythonModel(FULL, trace=True).forward([[1, 2]])
+    finally:
+        trace_module.logger.setLevel(level)
+
+
 def test_trace_off_is_silent_and_computes_nothing(monkeypatch, caplog):
     def forbidden(*args, **kwargs):
         raise AssertionError("a statistic was computed with trace off")

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -278,8 +279,9 @@ def make_tracer(trace) -> Tracer | None:
     Parameters
     ----------
     trace : bool or callable
-        ``False`` (off), ``True`` (log to ``literate_tx.trace`` at INFO; off when that logger
-        would drop INFO records) or a callable receiving each :class:`TraceRecord`.
+        ``False`` (off), ``True`` (log to ``literate_tx.trace`` at INFO; off, with a warning,
+        when that logger would drop INFO records) or a callable receiving each
+        :class:`TraceRecord`.
 
     Examples
     --------
@@ -293,7 +295,15 @@ def make_tracer(trace) -> Tracer | None:
     if trace is False or trace is None:
         return None
     if trace is True:
-        return Tracer(_log) if logger.isEnabledFor(logging.INFO) else None
+        if logger.isEnabledFor(logging.INFO):
+            return Tracer(_log)
+        warnings.warn(
+            "trace=True logs each step to the logger 'literate_tx.trace' at INFO level, which is "
+            "not enabled, so nothing is traced; call logging.basicConfig(level=logging.INFO) "
+            "or pass trace=Trace() to collect the records",
+            stacklevel=3,
+        )
+        return None
     if callable(trace):
         return Tracer(trace)
     raise ValueError(
