@@ -102,3 +102,12 @@ def test_bad_tokens_are_rejected_clearly():
         model.loss_and_grads([[1, 2]], [[1, 2, 3]])
     with pytest.raises(ValueError, match="ignore_index"):
         model.loss_and_grads([[1, 2]], [[-100, -100]])
+
+
+def test_bad_dropout_masks_are_rejected():
+    cfg = ModelConfig(**{**BASE, "dropout": 0.5})
+    model = ltx.create_model(cfg)
+    with pytest.raises(ValueError, match="unknown dropout mask 'embed.drop'"):
+        model.forward([[1, 2]], train=True, masks={"embed.drop": 1.0})
+    with pytest.raises(ValueError, match=r"'embed.dropout' has shape \(1, 1, 8\)"):
+        model.forward([[1, 2]], train=True, masks={"embed.dropout": [[[1.0] * 8]]})

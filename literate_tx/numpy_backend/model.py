@@ -44,7 +44,7 @@ from ..inputs import as_targets, as_tokens, check_dtype
 from ..params import init_params, validate_params
 from .attention import KVCache
 from .block import block_backward, block_forward, subdict
-from .dropout import dropout_backward, dropout_forward, make_masks
+from .dropout import dropout_backward, dropout_forward, make_masks, mask_shapes
 from .embedding import embedding_backward, embedding_forward
 from .linear import linear_backward, linear_forward
 from .loss import cross_entropy_backward, cross_entropy_forward
@@ -197,6 +197,14 @@ class NumpyModel:
         if masks is None:
             B, T = tokens.shape
             return make_masks(self.config, B, T, self.rng, self.dtype)
+        expected = mask_shapes(self.config, *tokens.shape)
+        for name, m in masks.items():
+            if name not in expected:
+                raise ValueError(f"unknown dropout mask {name!r}; expected names: "
+                                 f"{', '.join(expected)}")
+            if np.shape(m) != expected[name]:
+                raise ValueError(f"dropout mask {name!r} has shape {np.shape(m)}, "
+                                 f"but this batch needs {expected[name]}")
         return {name: np.asarray(m, dtype=self.dtype) for name, m in masks.items()}
 
     # ------------------------------------------------------------------ public API
