@@ -120,6 +120,7 @@ __all__ = [
     "Trainer",
     "default_config",
     "evaluate_checkpoint",
+    "format_summary",
     "load_trained",
     "sample_text",
     "train",
@@ -545,7 +546,7 @@ _TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "text": dict(
         out="runs/text", steps=600, batch_size=32, seq_len=64, lr=3e-3, min_lr=3e-4,
         warmup_steps=50, eval_every=100, eval_batches=8, checkpoint_every=200,
-        d_model=96, n_layers=3, n_heads=4, d_ff=384,
+        d_model=64, n_layers=2, n_heads=4, d_ff=256, activation="gelu_tanh",
     ),
 }
 
@@ -1389,7 +1390,7 @@ class Trainer:
         path = self.out / "summary.json"
         text = json.dumps(metrics, indent=2).encode("utf-8")
         atomic_write(path, lambda fh: fh.write(text))
-        progress.print(_format_summary(metrics))
+        progress.print(f"wrote {path}")
         return TrainResult(cfg, self.step, True, metrics, path, self.out / "last.npz",
                            self.out / "best.npz", self.elapsed)
 
@@ -1420,7 +1421,19 @@ class Trainer:
         return out
 
 
-def _format_summary(m: Mapping[str, Any]) -> str:
+def format_summary(m: Mapping[str, Any]) -> str:
+    r"""The result of a run (the content of ``summary.json``) as a few lines of text.
+
+    Examples
+    --------
+    >>> print(format_summary({"steps": 10, "wall_time_s": 61.2, "backend": "numpy",
+    ...     "parameters": 1234, "test": {"exact_match": 0.995,
+    ...     "per_operation": {"Max": 0.99, "Min": 1.0}}}))
+    done: 10 steps in 0:01:01 (numpy backend, 1,234 parameters)
+    test exact match 99.50%
+      Max     99.00%
+      Min    100.00%
+    """
     lines = [f"done: {m['steps']} steps in {_fmt_time(m['wall_time_s'])} "
              f"({m['backend']} backend, {m['parameters']:,} parameters)"]
     if m.get("test"):

@@ -1,0 +1,475 @@
+r"""The ``literate-tx`` command (also ``python -m literate_tx``).
+
+Subcommands
+-----------
+``train``
+    Train a model (:mod:`literate_tx.training`): ``--task digits`` (the default, about a minute
+    on a laptop CPU with the NumPy backend) or ``--task text`` (a character-level model of the
+    embedded *Alice in Wonderland*). Every :class:`~literate_tx.training.TrainConfig` field that
+    matters has a flag; ``--config FILE.yaml`` reads a configuration, the flags given override
+    it, and ``--save-config FILE.yaml`` writes the result and exits. ``--resume`` continues the
+    run in ``--out`` exactly where it stopped (Ctrl-C saves ``last.npz`` first).
+``eval CHECKPOINT``
+    Recompute the metrics of a trained checkpoint: digits on the test split, text on the
+    validation text.
+``generate CHECKPOINT --prompt TEXT``
+    Continue a prompt (:func:`literate_tx.generation.generate` on a sliding window);
+    ``--interactive`` reads prompts from the terminal and accepts ``temp 0.5``, ``topk 40``,
+    ``topp 0.9`` and ``quit``.
+``inspect CHECKPOINT --prompt TEXT --out DIR``
+    Plots of a trained model's attention and activations (:mod:`literate_tx.plots`).
+``info``
+    Versions, backends, the device and the BLAS threads.
+
+Exit status: 0 on success, 2 for a bad flag or value (with a message saying what is wrong),
+1 when training fails (a NaN, a failed download), 130 when interrupted.
+
+Examples
+--------
+>>> main(["info"])  # doctest: +ELLIPSIS
+literate_tx ...
+0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["build_parser", "main"]
+
+
+class _UsageError(Exception):
+    """A bad value found after parsing: reported like an argparse error, exit status 2."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def _optional_float(text: str) -> float | None:
+    return None if text.lower() in ("none", "off") else _float(text)
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} is not a boolean; use true or false")
+
+
+def _digits_range(text: str) -> int | tuple[int, int]:
+    parts = text.replace(",", "-").split("-")
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a digit count; use N or LOW-HIGH, e.g. 3 or 3-6") from None
+    if len(values) == 1:
+        return values[0]
+    if len(values) == 2:
+        return (values[0], values[1])
+    raise argparse.ArgumentTypeError(f"{text!r}: use N or LOW-HIGH, e.g. 3 or 3-6")
+
+
+# flag -> (TrainConfig field, type, help); every one defaults to "not given"
+_TRAIN_FLAGS: list[tuple[str, str, Any, str, dict]] = [
+    ("--task", "task", str, "what to learn", {"choices": ["digits", "text"]}),
+    ("--backend", "backend", str, "implementation", {"choices": ["numpy", "python", "torch"]}),
+    ("--out", "out", str, "folder for metrics.jsonl, last.npz, best.npz, summary.json", {}),
+    ("--steps", "steps", _positive_int, "number of optimiser updates", {}),
+    ("--batch-size", "batch_size", _positive_int, "sequences per batch", {}),
+    ("--seq-len", "seq_len", _positive_int, "characters per window (text task)", {}),
+    ("--lr", "lr", _float, "peak learning rate", {}),
+    ("--min-lr", "min_lr", _float, "final learning rate", {}),
+    ("--warmup-steps", "warmup_steps", _int, "linear warmup steps", {}),
+    ("--schedule", "schedule", str, "decay after the warmup",
+     {"choices": ["constant", "cosine", "linear"]}),
+    ("--weight-decay", "weight_decay", _float, "AdamW decoupled weight decay", {}),
+    ("--grad-clip", "grad_clip", _optional_float, "max global gradient norm ('none': off)", {}),
+    ("--eval-every", "eval_every", _positive_int, "validate every N steps", {}),
+    ("--eval-batches", "eval_batches", _positive_int, "validation batches (text)", {}),
+    ("--checkpoint-every", "checkpoint_every", _positive_int, "write last.npz every N steps",
+     {}),
+    ("--seed", "seed", _int, "seed of weights, batches and dropout", {}),
+    ("--dtype", "dtype", str, "floating-point type", {"choices": ["float32", "float64"]}),
+    ("--device", "device", str, "torch device: cpu, cuda, cuda:1, ...", {}),
+    ("--threads", "threads", _positive_int, "CPU threads for matrix products (default 1)", {}),
+    ("--d-model", "d_model", _positive_int, "residual width C", {}),
+    ("--n-layers", "n_layers", _positive_int, "transformer blocks L", {}),
+    ("--n-heads", "n_heads", _positive_int, "attention heads H (must divide d_model)", {}),
+    ("--d-ff", "d_ff", _positive_int, "feed-forward width F", {}),
+    ("--norm", "norm", str, "normalisation", {"choices": ["layernorm", "rmsnorm", "none"]}),
+    ("--residual", "residual", str, "where the norms sit",
+     {"choices": ["pre", "post", "sandwich"]}),
+    ("--activation", "activation", str, "feed-forward non-linearity",
+     {"choices": ["relu", "gelu", "gelu_tanh", "swish", "swiglu"]}),
+    ("--position", "position", str, "position encoding",
+     {"choices": ["sinusoidal", "learned", "rope", "alibi", "none"]}),
+    ("--bias", "bias", _bool, "biases in linear maps and LayerNorm (true/false)", {}),
+    ("--tie-embeddings", "tie_embeddings", _bool, "output head = token embedding (true/false)",
+     {}),
+    ("--dropout", "dropout", _float, "dropout probability in [0, 1)", {}),
+    ("--n-digits", "n_digits", _digits_range, "digits per example: N or LOW-HIGH (digits)", {}),
+    ("--n-train", "n_train", _int, "training examples (digits)", {}),
+    ("--n-val", "n_val", _int, "validation examples (digits)", {}),
+    ("--n-test", "n_test", _int, "test examples (digits)", {}),
+    ("--dataset", "dataset", str, "text corpus: the embedded Alice, or Tiny Shakespeare",
+     {"choices": ["default", "shakespeare"]}),
+    ("--text-file", "text_file", str, "train the text task on this UTF-8 file", {}),
+    ("--val-fraction", "val_fraction", _float, "share of the text kept for validation", {}),
+    ("--sample-prompt", "sample_prompt", str, "prompt of the sample in summary.json", {}),
+]
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors raise (so that ``main`` returns 2 instead of exiting)."""
+
+    def exit(self, status: int = 0, message: str | None = None):
+        if message:
+            self._print_message(message, sys.stderr)
+        raise _Exit(status)
+
+
+class _Exit(Exception):
+    def __init__(self, status: int):
+        super().__init__(status)
+        self.status = status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    r"""The argument parser of ``literate-tx`` (for documentation and shell completion).
+
+    Examples
+    --------
+    >>> args = build_parser().parse_args(["train", "--task", "text", "--steps", "5"])
+    >>> args.command, args.task, args.steps
+    ('train', 'text', 5)
+    """
+    from . import __version__
+
+    parser = _Parser(
+        prog="literate-tx",
+        description="Train, evaluate and sample the literate_tx transformer.",
+        epilog="Run `literate-tx COMMAND --help` for the options of a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"literate_tx {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("train", help="train a model (digits task by default)",
+                       description="Train a model; flags override --config.")
+    p.add_argument("--config", metavar="FILE.yaml", help="read the configuration from YAML")
+    p.add_argument("--save-config", metavar="FILE.yaml",
+                   help="write the resolved configuration to YAML and exit")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last.npz")
+    p.add_argument("--quiet", action="store_true", help="print only the result")
+    for flag, dest, typ, help_text, extra in _TRAIN_FLAGS:
+        p.add_argument(flag, dest=dest, type=typ, default=None, help=help_text, **extra)
+
+    p = sub.add_parser("eval", help="recompute a checkpoint's metrics",
+                       description="Digits: accuracy on the test split; text: validation loss.")
+    p.add_argument("checkpoint", help="a .npz written by `literate-tx train`")
+    p.add_argument("--split", choices=["test", "val"], default="test")
+    p.add_argument("--backend", choices=["numpy", "python", "torch"], default="numpy")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
+    p = sub.add_parser("generate", help="continue a prompt with a trained model",
+                       description="Sample a continuation of --prompt.")
+    p.add_argument("checkpoint")
+    p.add_argument("--prompt", default=None, help="text to continue (default: the training "
+                   "sample prompt; digits: e.g. 'Max ( 5 3 9 ) =')")
+    p.add_argument("--max-new-tokens", type=_int, default=200)
+    p.add_argument("--temperature", type=_float, default=0.8, help="0 = greedy")
+    p.add_argument("--top-k", type=_positive_int, default=None)
+    p.add_argument("--top-p", type=_float, default=None)
+    p.add_argument("--seed", type=_int, default=None)
+    p.add_argument("--backend", choices=["numpy", "python", "torch"], default="numpy")
+    p.add_argument("--interactive", action="store_true",
+                   help="read prompts from the terminal; commands: temp X, topk K, topp P, quit")
+
+    p = sub.add_parser("inspect", help="plot a trained model's attention and activations")
+    p.add_argument("checkpoint")
+    p.add_argument("--prompt", required=True)
+    p.add_argument("--out", required=True, metavar="DIR")
+
+    sub.add_parser("info", help="versions, backends, device and BLAS threads")
+    return parser
+
+
+# ============================================================================ train
+def _given(args: argparse.Namespace) -> dict[str, Any]:
+    return {dest: getattr(args, dest) for _, dest, *_ in _TRAIN_FLAGS
+            if getattr(args, dest) is not None}
+
+
+def _resolve_config(args: argparse.Namespace):
+    """Defaults of the task < the --config file (or the resumed run) < the flags given."""
+    from .training import TrainConfig, _yaml, default_config
+
+    flags = _given(args)
+    if args.resume:
+        out = flags.get("out") or default_config(flags.get("task", "digits")).out
+        path = Path(out) / "last.npz"
+        if not path.is_file():
+            raise _UsageError(f"--resume: no checkpoint at {path}; train without --resume first")
+        from .checkpoint import read_checkpoint
+
+        saved = read_checkpoint(path).metadata.get("train_config")
+        if saved is None:
+            raise _UsageError(f"--resume: {path} was not written by `literate-tx train`")
+        return TrainConfig.from_dict({**saved, **flags, "out": out})
+    file_fields: dict[str, Any] = {}
+    if args.config:
+        path = Path(args.config)
+        if not path.is_file():
+            raise _UsageError(f"--config: no file at {path}")
+        yaml = _yaml()
+        try:
+            file_fields = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise _UsageError(f"--config: {path} is not valid YAML: {exc}") from None
+        if not isinstance(file_fields, dict):
+            raise _UsageError(f"--config: {path} must hold a mapping of field: value")
+    fields = {**file_fields, **flags}
+    try:
+        return default_config(fields.pop("task", "digits"), **fields)
+    except ValueError as exc:
+        where = f"{args.config}: " if args.config and not flags else ""
+        raise _UsageError(f"{where}{exc}") from None
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .training import Trainer, format_summary
+
+    cfg = _resolve_config(args)
+    if args.save_config:
+        cfg.save_yaml(args.save_config)
+        print(f"wrote {args.save_config}")
+        return 0
+    trainer = Trainer(cfg, resume=args.resume, quiet=args.quiet, stream=sys.stderr)
+    result = trainer.train()
+    print(format_summary(result.metrics))
+    print(f"files: {Path(cfg.out) / 'summary.json'}, metrics.jsonl, last.npz, best.npz")
+    return 0
+
+
+# ============================================================================ eval
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from .training import evaluate_checkpoint
+
+    metrics = evaluate_checkpoint(args.checkpoint, backend=args.backend, split=args.split)
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+        return 0
+    print(f"{args.checkpoint} ({args.split}):")
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            for op, acc in value.items():
+                print(f"  {op:<10}{acc:8.2%}")
+        elif key in ("exact_match", "accuracy"):
+            print(f"{key:<12}{value:8.2%}")
+        else:
+            print(f"{key:<12}{value:10.4f}")
+    return 0
+
+
+# ============================================================================ generate
+def _continue(model, tokenizer, prompt: str, opts: dict[str, Any]) -> str:
+    from .training import DigitsCodec, sample_text
+
+    ids = tokenizer.encode(prompt)
+    new = sample_text(model, ids, opts["max_new_tokens"], temperature=opts["temperature"],
+                      top_k=opts["top_k"], top_p=opts["top_p"], seed=opts["seed"])
+    text = tokenizer.decode(new)
+    return f"{prompt} {text}" if isinstance(tokenizer, DigitsCodec) else prompt + text
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from .training import load_trained
+
+    model, tokenizer, tcfg, _ = load_trained(args.checkpoint, backend=args.backend)
+    if tokenizer is None:
+        raise _UsageError(f"{args.checkpoint} holds no tokenizer; it was not written by "
+                          "`literate-tx train`")
+    opts = dict(max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+                top_k=args.top_k, top_p=args.top_p, seed=args.seed)
+    if opts["max_new_tokens"] < 0:
+        raise _UsageError(f"--max-new-tokens={opts['max_new_tokens']} must be >= 0")
+    if not args.interactive:
+        prompt = args.prompt
+        if prompt is None:
+            prompt = tcfg.sample_prompt if tcfg and tcfg.task == "text" else "Max ( 5 3 9 ) ="
+        print(_continue(model, tokenizer, prompt, opts))
+        return 0
+    return _interactive(model, tokenizer, opts)
+
+
+_COMMANDS = {"temp": ("temperature", float), "topk": ("top_k", int), "topp": ("top_p", float)}
+
+
+def _interactive(model, tokenizer, opts: dict[str, Any]) -> int:
+    print("literate-tx generate: type a prompt; commands: temp X, topk K (0: off), "
+          "topp P (1: off), quit", file=sys.stderr)
+    while True:
+        try:
+            line = input("> ")
+        except EOFError:
+            return 0
+        words = line.split()
+        if words and words[0] in ("quit", "exit"):
+            return 0
+        if words and words[0] in _COMMANDS and len(words) == 2:
+            key, typ = _COMMANDS[words[0]]
+            try:
+                value = typ(words[1])
+            except ValueError:
+                print(f"{words[0]}: {words[1]!r} is not a number", file=sys.stderr)
+                continue
+            if (key == "top_k" and value == 0) or (key == "top_p" and value == 1):
+                value = None
+            opts[key] = value
+            print(f"{key} = {value}", file=sys.stderr)
+            continue
+        if not line:
+            continue
+        try:
+            print(_continue(model, tokenizer, line, opts))
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+
+
+# ============================================================================ inspect
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    try:
+        from .plots import inspect_checkpoint
+    except ImportError:
+        print("literate-tx inspect: not available yet (literate_tx.plots is not in this "
+              "version of literate_tx)", file=sys.stderr)
+        return 1
+    result = inspect_checkpoint(args.checkpoint, args.prompt, args.out)
+    print(f"wrote plots to {args.out}" if result is None else result)
+    return 0
+
+
+# ============================================================================ info
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from . import __version__
+    from .api import available_backends
+
+    print(f"literate_tx {__version__}")
+    print(f"python      {platform.python_version()} ({sys.executable})")
+    print(f"numpy       {np.__version__}")
+    try:
+        import torch
+    except ImportError:
+        torch = None
+        print("torch       not installed (pip install -e '.[torch]' torch==2.13.0)")
+    else:
+        print(f"torch       {torch.__version__}")
+    print(f"backends    {', '.join(available_backends())}")
+    print(f"cpu         {_cpu_name()} ({os.cpu_count()} logical cores)")
+    if torch is not None and torch.cuda.is_available():
+        names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        print(f"device      CUDA: {', '.join(names)}")
+    else:
+        print("device      CPU (no CUDA GPU visible to torch)" if torch is not None
+              else "device      CPU")
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        print("blas        threadpoolctl not installed (pip install threadpoolctl)")
+    else:
+        pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
+        for pool in pools or [{}]:
+            if pool:
+                print(f"blas        {pool.get('internal_api')} {pool.get('version')}, "
+                      f"{pool.get('num_threads')} threads")
+            else:
+                print("blas        none found")
+    if torch is not None:
+        print(f"torch cpu   {torch.get_num_threads()} threads")
+    return 0
+
+
+# ============================================================================ main
+def main(argv: Sequence[str] | None = None) -> int:
+    r"""Run ``literate-tx`` with ``argv`` (default ``sys.argv[1:]``); return the exit status.
+
+    Examples
+    --------
+    >>> main(["train", "--steps", "-3"])
+    2
+    >>> main(["info"])  # doctest: +ELLIPSIS
+    literate_tx ...
+    0
+    """
+    from .data.text import DownloadError
+    from .training import NonFiniteError
+
+    parser = build_parser()
+    try:
+        args = parser.parse_args(None if argv is None else list(argv))
+    except _Exit as exc:
+        return exc.status
+    if args.command is None:
+        parser.print_help()
+        return 2
+    commands = {"train": _cmd_train, "eval": _cmd_eval, "generate": _cmd_generate,
+                "inspect": _cmd_inspect, "info": _cmd_info}
+    prog = f"literate-tx {args.command}"
+    try:
+        return commands[args.command](args)
+    except (_UsageError, ValueError, FileNotFoundError) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except (NonFiniteError, DownloadError) as exc:
+        print(f"{prog}: failed: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"\n{prog}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

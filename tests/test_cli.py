@@ -1,0 +1,183 @@
+"""The ``literate-tx`` command, called in-process through ``main([...])``."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from literate_tx import read_checkpoint
+from literate_tx.cli import main
+from literate_tx.training import TrainConfig
+
+TINY = ["--steps", "4", "--batch-size", "4", "--d-model", "16", "--n-layers", "1",
+        "--n-heads", "2", "--d-ff", "32", "--n-digits", "3", "--n-train", "60", "--n-val",
+        "10", "--n-test", "10", "--warmup-steps", "1", "--eval-every", "2", "--quiet"]
+TINY_TEXT = ["--task", "text", "--steps", "3", "--batch-size", "2", "--seq-len", "16",
+             "--d-model", "16", "--n-layers", "1", "--n-heads", "2", "--d-ff", "32",
+             "--eval-batches", "1", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "digits"
+    assert main(["train", *TINY, "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def text_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "text"
+    assert main(["train", *TINY_TEXT, "--out", str(out)]) == 0
+    return out
+
+
+def test_train_writes_every_file_and_prints_the_result(digits_run, capsys):
+    names = {p.name for p in digits_run.iterdir()}
+    assert names >= {"metrics.jsonl", "last.npz", "best.npz", "summary.json", "config.yaml"}
+    summary = json.loads((digits_run / "summary.json").read_text())
+    assert summary["steps"] == 4
+    assert set(summary["test"]["per_operation"]) == {"First", "Second", "Last", "Max", "Min"}
+    cfg = TrainConfig.load_yaml(digits_run / "config.yaml")
+    assert (cfg.d_model, cfg.n_digits, cfg.task) == (16, 3, "digits")
+
+
+def test_train_prints_the_summary_to_stdout(tmp_path, capsys):
+    assert main(["train", *TINY, "--out", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert "test exact match" in out
+    assert "Max" in out
+
+
+def test_resume_extends_a_run(tmp_path):
+    out = str(tmp_path / "r")
+    assert main(["train", *TINY, "--steps", "2", "--out", out]) == 0
+    # --steps may grow on resume; everything else comes from the checkpoint
+    assert main(["train", "--resume", "--out", out, "--steps", "4", "--quiet"]) == 0
+    steps = [json.loads(line)["step"] for line in (tmp_path / "r" / "metrics.jsonl")
+             .read_text().splitlines() if json.loads(line)["split"] == "train"]
+    assert steps == [1, 2, 3, 4]
+    assert read_checkpoint(tmp_path / "r" / "last.npz").metadata["step"] == 4
+
+
+def test_resume_without_a_run_is_a_usage_error(tmp_path, capsys):
+    assert main(["train", "--resume", "--out", str(tmp_path / "none")]) == 2
+    assert "no checkpoint at" in capsys.readouterr().err
+
+
+def test_config_file_and_flags_override_it(tmp_path):
+    path = tmp_path / "c.yaml"
+    assert main(["train", *TINY, "--lr", "0.01", "--save-config", str(path)]) == 0
+    assert TrainConfig.load_yaml(path).lr == 0.01
+    out = tmp_path / "r"
+    assert main(["train", "--config", str(path), "--lr", "0.002", "--out", str(out),
+                 "--quiet"]) == 0
+    cfg = TrainConfig.load_yaml(out / "config.yaml")
+    assert (cfg.lr, cfg.d_model, cfg.steps) == (0.002, 16, 4)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "--steps", "zero"], "argument --steps: 'zero' is not an integer"),
+        (["train", "--backend", "jax"], "argument --backend: invalid choice: 'jax'"),
+        (["train", "--lr", "-1"], "lr=-1.0 is not allowed"),
+        (["train", "--d-model", "10", "--n-heads", "4"], "n_heads=4 is not allowed"),
+        (["train", "--dropout", "1.5"], "dropout=1.5 is not allowed"),
+        (["train", "--config", "/nonexistent.yaml"], "--config: no file at"),
+        (["eval", "/nonexistent.npz"], "no checkpoint at /nonexistent.npz"),
+        (["generate"], "the following arguments are required: checkpoint"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+    ],
+)
+def test_bad_flags_and_values_exit_2_with_a_message(argv, message, capsys):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_bad_yaml_field_is_named(tmp_path, capsys):
+    path = tmp_path / "bad.yaml"
+    path.write_text("task: digits\nlearning_rate: 0.1\n")
+    assert main(["train", "--config", str(path)]) == 2
+    assert "unknown TrainConfig field(s): 'learning_rate'" in capsys.readouterr().err
+
+
+def test_eval_recomputes_the_test_metrics(digits_run, capsys):
+    assert main(["eval", str(digits_run / "last.npz"), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    summary = json.loads((digits_run / "summary.json").read_text())
+    assert metrics["exact_match"] == summary["test"]["exact_match"]
+    assert main(["eval", str(digits_run / "best.npz")]) == 0
+    assert "exact_match" in capsys.readouterr().out
+
+
+def test_eval_text(text_run, capsys):
+    assert main(["eval", str(text_run / "last.npz")]) == 0
+    out = capsys.readouterr().out
+    assert "perplexity" in out
+
+
+def test_generate_text_is_reproducible(text_run, capsys):
+    argv = ["generate", str(text_run / "last.npz"), "--prompt", "Alice was",
+            "--max-new-tokens", "30", "--seed", "3", "--top-k", "5"]
+    assert main(argv) == 0
+    first = capsys.readouterr().out
+    assert first.startswith("Alice was")
+    assert main(argv) == 0
+    assert capsys.readouterr().out == first
+
+
+def test_generate_digits_answers_after_the_equals_sign(digits_run, capsys):
+    assert main(["generate", str(digits_run / "last.npz"), "--prompt", "Max ( 5 3 9 ) =",
+                 "--max-new-tokens", "1", "--temperature", "0"]) == 0
+    out = capsys.readouterr().out.strip()
+    assert out.startswith("Max ( 5 3 9 ) = ")
+    assert len(out.split()) == 8
+
+
+def test_generate_rejects_a_bad_temperature(text_run, capsys):
+    assert main(["generate", str(text_run / "last.npz"), "--temperature", "-1"]) == 2
+    assert "temperature" in capsys.readouterr().err
+
+
+def test_interactive_generate(text_run, capsys, monkeypatch):
+    lines = io.StringIO("temp 0\ntopk 3\ntopp zero\nThe \nquit\n")
+    monkeypatch.setattr("sys.stdin", lines)
+    assert main(["generate", str(text_run / "last.npz"), "--interactive",
+                 "--max-new-tokens", "5"]) == 0
+    captured = capsys.readouterr()
+    assert "temperature = 0.0" in captured.err
+    assert "top_k = 3" in captured.err
+    assert "'zero' is not a number" in captured.err
+    assert "> The " in captured.out
+
+
+def test_inspect_runs_or_says_it_is_not_available(digits_run, tmp_path, capsys):
+    code = main(["inspect", str(digits_run / "last.npz"), "--prompt", "Max ( 5 3 9 ) =",
+                 "--out", str(tmp_path / "plots")])
+    try:
+        import literate_tx.plots  # noqa: F401
+    except ImportError:
+        assert code == 1
+        assert "not available yet" in capsys.readouterr().err
+    else:
+        assert code == 0
+
+
+def test_info(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    for word in ("literate_tx", "python", "numpy", "torch", "backends", "device"):
+        assert word in out
+
+
+def test_help_exits_0(capsys):
+    assert main(["train", "--help"]) == 0
+    assert "--d-model" in capsys.readouterr().out
+
+
+def test_python_dash_m_is_the_same_command():
+    import literate_tx.__main__ as entry
+
+    assert entry.main is main
