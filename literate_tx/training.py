@@ -1012,6 +1012,33 @@ def _thread_limit(threads: int | None, backend: str):
         yield
 
 
+@contextlib.contextmanager
+def _deferred_interrupt():
+    """Turn the first Ctrl-C into a flag checked between steps; a second one stops at once.
+
+    An update interrupted half way (some tensors stepped, others not) could not be resumed
+    exactly, so the loop finishes the step, saves, and then raises KeyboardInterrupt.
+    """
+    import signal
+    import threading
+
+    flag = {"hit": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum, frame):
+        flag["hit"] = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: flag["hit"]
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 # ============================================================================ progress
 def _fmt_time(seconds: float) -> str:
     seconds = int(max(seconds, 0))
@@ -1352,7 +1379,8 @@ class Trainer:
         else:
             progress.print(f"resuming {self.out} at step {self.step}/{cfg.steps}")
         tokens_per_step = cfg.batch_size * self.data.seq_len
-        with _thread_limit(cfg.threads, cfg.backend), self._open_metrics() as f:
+        with _thread_limit(cfg.threads, cfg.backend), _deferred_interrupt() as interrupted, \
+                self._open_metrics() as f:
             started = self.step
             t_start = time.perf_counter()
             try:
@@ -1370,11 +1398,15 @@ class Trainer:
                                   "time": round(self.elapsed, 3)})
                     rate = (time.perf_counter() - t_start) / (self.step - started)
                     progress.update(self.step, loss, lr, norm, tps, rate * (end - self.step))
+                    if interrupted():
+                        raise KeyboardInterrupt
                     if self.step < end:
                         self._eval_and_checkpoint(f, progress, final=False)
                 finished = self.step >= cfg.steps
                 self._eval_and_checkpoint(f, progress, final=True)
             except KeyboardInterrupt:
+                # Ctrl-C is deferred to the end of a step (see _deferred_interrupt), so the
+                # state saved here is a consistent one and resuming from it stays exact
                 progress.close()
                 self.save(self.out / "last.npz")
                 progress.print(f"interrupted: saved step {self.step} to {self.out / 'last.npz'};"
