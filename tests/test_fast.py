@@ -1,0 +1,180 @@
+"""The speed path equals the reference: FastNumpyModel and FastAdamW against NumpyModel and AdamW.
+
+Over the full switch matrix (hypothesis): logits, loss, every gradient, in evaluation and in
+training mode with explicit dropout masks, threaded and unthreaded; float64 to ~1e-10, float32
+to the tolerance documented in :mod:`literate_tx.numpy_backend.fast`. Speed is never asserted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from strategies import batches, configs, random_params
+
+import literate_tx as ltx
+from literate_tx.numpy_backend import NumpyModel
+from literate_tx.numpy_backend.activations import erf
+from literate_tx.numpy_backend.dropout import make_masks
+from literate_tx.numpy_backend.fast import FastAdamW, FastNumpyModel, fast_erf, keep_freed_memory
+from literate_tx.optim import AdamW
+
+pytest.importorskip("threadpoolctl")
+
+F64 = dict(rtol=1e-10, atol=1e-10)
+F32 = dict(rtol=2e-4, atol=2e-4)  # relative to O(1) weights and activations, see fast.py
+
+
+def _close(a, b, tol, what):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    scale = max(1.0, float(np.abs(a).max(initial=0.0)))
+    err = float(np.abs(a - b).max(initial=0.0))
+    assert err <= tol["atol"] * scale, f"{what}: max abs difference {err:.3g} (scale {scale:.3g})"
+
+
+def _pair(cfg, seed, dtype, threads):
+    params = random_params(cfg, seed, scale=0.5, dtype=dtype)
+    return (NumpyModel(cfg, params, dtype=dtype),
+            FastNumpyModel(cfg, params, dtype=dtype, threads=threads))
+
+
+@given(cfg=configs(dropout=True), data=st.data(), dtype=st.sampled_from(["float64", "float32"]),
+       threads=st.sampled_from([1, 2, 3]), train=st.booleans())
+def test_fast_model_equals_reference(cfg, data, dtype, threads, train):
+    tokens, targets = data.draw(batches(cfg, max_batch=3))
+    ref, fast = _pair(cfg, data.draw(st.integers(0, 2**16)), dtype, threads)
+    tol = F64 if dtype == "float64" else F32
+    masks = make_masks(cfg, *tokens.shape, np.random.default_rng(1), dtype) if train else None
+    _close(ref.forward(tokens, train=train, masks=masks),
+           fast.forward(tokens, train=train, masks=masks), tol, "logits")
+    loss_r, grads_r = ref.loss_and_grads(tokens, targets, train=train, masks=masks)
+    loss_f, grads_f = fast.loss_and_grads(tokens, targets, train=train, masks=masks)
+    _close(loss_r, loss_f, tol, "loss")
+    assert list(grads_f) == list(grads_r)
+    for name in grads_r:
+        assert grads_f[name].shape == grads_r[name].shape
+        assert grads_f[name].dtype == np.dtype(dtype), name
+        _close(grads_r[name], grads_f[name], tol, name)
+
+
+@given(cfg=configs(), data=st.data())
+def test_threaded_equals_unthreaded(cfg, data):
+    tokens, targets = data.draw(batches(cfg, max_batch=4))
+    params = random_params(cfg, data.draw(st.integers(0, 2**16)), scale=0.5)
+    one = FastNumpyModel(cfg, params, dtype="float64", threads=1)
+    two = FastNumpyModel(cfg, params, dtype="float64", threads=2)
+    loss_1, grads_1 = one.loss_and_grads(tokens, targets)
+    loss_2, grads_2 = two.loss_and_grads(tokens, targets)
+    _close(loss_1, loss_2, F64, "loss")
+    _close(one.forward(tokens), two.forward(tokens), F64, "logits")
+    for name in grads_1:
+        _close(grads_1[name], grads_2[name], F64, name)
+
+
+def test_train_mode_draws_the_reference_masks():
+    cfg = ltx.ModelConfig(11, 8, 2, 2, 16, 6, dropout=0.3)
+    ref = NumpyModel(cfg, seed=4, dtype="float64")
+    fast = FastNumpyModel(cfg, seed=4, dtype="float64", threads=2)
+    tokens = np.arange(12).reshape(2, 6) % 11
+    loss_r, grads_r = ref.loss_and_grads(tokens, tokens, train=True)
+    loss_f, grads_f = fast.loss_and_grads(tokens, tokens, train=True)
+    assert abs(loss_r - loss_f) < 1e-12
+    for name in grads_r:
+        _close(grads_r[name], grads_f[name], F64, name)
+
+
+@given(cfg=configs(), data=st.data(), dtype=st.sampled_from(["float64", "float32"]),
+       weight_decay=st.sampled_from([0.0, 0.1]))
+def test_training_steps_equal_reference(cfg, data, dtype, weight_decay):
+    """Three AdamW steps: reference model + AdamW against fast model + FastAdamW."""
+    tokens, targets = data.draw(batches(cfg, max_batch=3))
+    ref, fast = _pair(cfg, data.draw(st.integers(0, 2**16)), dtype, 2)
+    opt_r = AdamW(ref.params, lr=1e-2, weight_decay=weight_decay)
+    opt_f = FastAdamW(fast.params, lr=1e-2, weight_decay=weight_decay)
+    for _ in range(3):
+        opt_r.step(ref.loss_and_grads(tokens, targets)[1])
+        opt_f.step(fast.loss_and_grads(tokens, targets)[1])
+    # Adam divides by sqrt(v), so a gradient near 0 turns rounding into steps of up to lr:
+    # tolerances are in units of lr (1e-2). The key bias's exact gradient is zero (it shifts a
+    # query's scores by a constant, which the softmax ignores), so its updates are pure rounding
+    # noise in either implementation and are not compared.
+    tol = dict(rtol=0, atol=1e-8) if dtype == "float64" else dict(rtol=0, atol=2e-3)
+    for name, p in ref.params.items():
+        if not name.endswith("attn.b_k"):
+            _close(p, fast.params[name], tol, name)
+
+
+@given(shape=st.sampled_from([(3,), (2, 5), (4, 3, 2)]), seed=st.integers(0, 2**16),
+       steps=st.integers(1, 4), dtype=st.sampled_from(["float64", "float32"]),
+       weight_decay=st.sampled_from([0.0, 0.05]))
+def test_fast_adamw_is_bit_identical(shape, seed, steps, dtype, weight_decay):
+    rng = np.random.default_rng(seed)
+    init = {"w": rng.normal(size=shape).astype(dtype),
+            "b": rng.normal(size=shape[-1:]).astype(dtype)}
+    a = {k: v.copy() for k, v in init.items()}
+    b = {k: v.copy() for k, v in init.items()}
+    opt_a = AdamW(a, lr=0.01, weight_decay=weight_decay)
+    opt_b = FastAdamW(b, lr=0.01, weight_decay=weight_decay)
+    for _ in range(steps):
+        grads = {k: rng.normal(size=v.shape).astype(dtype) for k, v in init.items()}
+        opt_a.step(grads)
+        opt_b.step(grads)
+    for k in init:
+        assert np.array_equal(a[k], b[k])
+        assert np.array_equal(opt_a.state["m"][k], opt_b.state["m"][k])
+        assert np.array_equal(opt_a.state["v"][k], opt_b.state["v"][k])
+
+
+def test_fast_erf_float32_accuracy_and_dtype():
+    x = np.linspace(-8, 8, 20001, dtype=np.float32)
+    got = fast_erf(x)
+    assert got.dtype == np.float32
+    assert np.abs(got.astype(np.float64) - erf(x.astype(np.float64))).max() < 5e-7
+    x64 = np.linspace(-3, 3, 11)
+    assert np.array_equal(fast_erf(x64), erf(x64))  # float64 keeps the reference erf
+
+
+def test_float32_has_no_float64_intermediates():
+    cfg = ltx.ModelConfig(13, 8, 2, 2, 16, 6, position="sinusoidal", activation="gelu")
+    fast = FastNumpyModel(cfg, seed=0, dtype="float32", threads=2)
+    tokens = np.arange(12).reshape(2, 6) % 13
+    assert fast.forward(tokens).dtype == np.float32
+    _, grads = fast.loss_and_grads(tokens, tokens)
+    assert {g.dtype for g in grads.values()} == {np.dtype(np.float32)}
+
+
+def test_api_and_inherited_methods():
+    cfg = ltx.ModelConfig(10, 8, 2, 2, 16, 8, position="rope")
+    fast = FastNumpyModel(cfg, seed=0, dtype="float64", threads=2)
+    ref = NumpyModel(cfg, fast.parameters(), dtype="float64")
+    logits, weights = fast.forward([1, 2, 3], return_weights=True)
+    assert logits.shape == (3, 10)
+    assert weights[0].shape == (1, 2, 3, 3)
+    a, kv = fast.decode([[1, 2]])
+    b, _ = ref.decode([[1, 2]])
+    assert np.allclose(a, b)
+    assert fast.forward([1, 2, 3]).shape == (3, 10)  # 1-D input gives (T, V)
+    assert repr(fast).startswith("FastNumpyModel(")
+    assert "threads=2" in repr(fast)
+    assert keep_freed_memory() in (True, False)
+
+
+@pytest.mark.parametrize("threads", [0, -1, 1.5, True, "2"])
+def test_bad_threads(threads):
+    with pytest.raises(ValueError, match="threads="):
+        FastNumpyModel(ltx.ModelConfig(10, 8, 1, 2, 16, 8), threads=threads)
+
+
+def test_bench_quick_smoke(tmp_path, capsys):
+    """The benchmark runs end to end and writes its files (timings are not checked)."""
+    from literate_tx import bench
+
+    code = bench.main(["--presets", "tiny", "--backends", "numpy,numpy-fast,python",
+                       "--dtypes", "float64", "--repeats", "1", "--warmup", "0",
+                       "--gen-tokens", "3", "--settle", "0", "--out", str(tmp_path)])
+    assert code == 0
+    data = (tmp_path / "benchmark_results.json").read_text()
+    assert '"numpy-fast"' in data
+    assert (tmp_path / "report.txt").exists()
+    assert "Headline figures" in capsys.readouterr().out
