@@ -165,12 +165,12 @@ class NumpyModel:
             record["final_norm.out"] = h
         w_head = p["embed.tokens"].T if cfg.tie_embeddings else p["lm_head.w"]  # (C, V)
         logits, head = linear_forward(h, w_head)  # (B, T, V)
-        return logits, (emb, blocks, final, head)
+        return logits, (emb, masks.get("embed.dropout"), blocks, final, head)
 
     def _backward(self, dlogits, caches) -> dict[str, np.ndarray]:
         """Walk :meth:`_forward` backwards; return gradients by canonical name."""
         cfg = self.config
-        emb, blocks, final, head = caches
+        emb, emb_mask, blocks, final, head = caches
         grads: dict[str, np.ndarray] = {}
         dh, dw_head, _ = linear_backward(dlogits, head)  # (B, T, C), (C, V)
         if final is not None:
@@ -180,7 +180,7 @@ class NumpyModel:
         for i in reversed(range(cfg.n_layers)):
             dh, g = block_backward(dh, blocks[i])  # (B, T, C)
             grads.update({f"blocks.{i}.{k}": v for k, v in g.items()})
-        dh = dropout_backward(dh, self._masks.get("embed.dropout"))
+        dh = dropout_backward(dh, emb_mask)  # (B, T, C)
         dtable, dpos = embedding_backward(dh, emb)
         if cfg.tie_embeddings:
             dtable += dw_head.T  # the head's use of E adds to the lookup's, (V, C)
@@ -236,9 +236,8 @@ class NumpyModel:
         ((3, 10), 2, (1, 2, 3, 3))
         """
         arr = as_tokens(tokens, self.config)
-        self._masks = self._masks_for(arr, train, masks)
         record = {} if return_weights else None
-        logits, _ = self._forward(arr, self._masks, record)
+        logits, _ = self._forward(arr, self._masks_for(arr, train, masks), record)
         if np.ndim(tokens) == 1:
             logits = logits[0]
         if return_weights:
@@ -278,8 +277,7 @@ class NumpyModel:
         """
         arr = as_tokens(tokens, self.config)
         tgt = as_targets(targets, arr, self.config, ignore_index)
-        self._masks = self._masks_for(arr, train, masks)
-        logits, caches = self._forward(arr, self._masks)
+        logits, caches = self._forward(arr, self._masks_for(arr, train, masks))
         loss, ce = cross_entropy_forward(logits, tgt, ignore_index)
         grads = self._backward(cross_entropy_backward(ce), caches)
         return loss, grads
@@ -300,7 +298,6 @@ class NumpyModel:
         (1, 2, 3, 3)
         """
         arr = as_tokens(tokens, self.config)
-        self._masks = {}
         record: dict[str, np.ndarray] = {}
         logits, _ = self._forward(arr, None, record)
         return logits, record
@@ -334,8 +331,7 @@ class NumpyModel:
         """
         offset = 0 if kv_cache is None else kv_cache[0].k.shape[2]
         arr = as_tokens(tokens, self.config, max_len=self.config.max_seq_len - offset)
-        self._masks = {}
-        logits, (_, blocks, _, _) = self._forward(arr, None, None, kv_cache)
+        logits, (_, _, blocks, _, _) = self._forward(arr, None, None, kv_cache)
         return logits, [KVCache(c.attn.k, c.attn.v) for c in blocks]
 
     def __repr__(self) -> str:
