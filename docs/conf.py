@@ -5,6 +5,7 @@ intersphinx uses only the inventory committed in ``_intersphinx/``).
 """
 
 import os
+import re
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -104,7 +105,12 @@ html_static_path = ["_static"]
 if (_MATHJAX_STATIC / "mathjax" / "tex-chtml.js").is_file():
     html_static_path.append(str(_MATHJAX_STATIC))
     mathjax_path = "mathjax/tex-chtml.js"
-    mathjax4_config = {"loader": {"paths": {"fonts": "[mathjax]/fonts"}}}
+    # mathtools provides e.g. psmallmatrix (used in the RoPE derivation); it is part of the
+    # vendored package, loaded from the same folder.
+    mathjax4_config = {
+        "loader": {"paths": {"fonts": "[mathjax]/fonts"}, "load": ["[tex]/mathtools"]},
+        "tex": {"packages": {"[+]": ["mathtools"]}},
+    }
 elif os.environ.get("LTX_DOCS_REQUIRE_LOCAL_MATHJAX"):
     raise RuntimeError(
         f"local MathJax not found at {_MATHJAX_STATIC / 'mathjax'}; "
@@ -132,5 +138,26 @@ def _skip_namedtuple_aliases(app, what, name, obj, skip, options):
     return None
 
 
+# The backends each define a class of the same name (e.g. ``KVCache`` in every
+# ``attention`` module). A bare name in a docstring's type field (``past : KVCache``) is
+# ambiguous once all three backends are documented; point it at the documented object's own
+# backend.
+_BACKEND_TYPES = {"KVCache": "attention"}
+_BACKEND = re.compile(r"^(literate_tx\.(?:numpy|python|torch)_backend)\.")
+
+
+def _qualify_backend_types(app, what, name, obj, options, lines):
+    backend = _BACKEND.match(name or "")
+    if not backend:
+        return
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith((":type ", ":rtype:")):
+            for short, module in _BACKEND_TYPES.items():
+                full = f"~{backend.group(1)}.{module}.{short}"
+                lines[i] = re.sub(rf"(?<![\w.~]){short}\b", full, lines[i])
+
+
 def setup(app):
     app.connect("autodoc-skip-member", _skip_namedtuple_aliases)
+    # After napoleon (priority 500) has turned "Parameters" sections into :type: fields.
+    app.connect("autodoc-process-docstring", _qualify_backend_types, priority=600)
