@@ -1,4 +1,4 @@
-"""Developer and CI sessions: ``nox -s tests``, ``nox -s docs``, ``nox -s lint``, ``nox -s bench``.
+"""Developer and CI sessions: ``nox -s tests``, ``docs``, ``browser``, ``lint`` and ``bench``.
 
 PyTorch is always installed from an exact pin, ``LTX_TORCH_SPEC`` (default ``torch==2.13.0``,
 a CPU wheel on the project's machines). An unpinned ``torch`` resolves to a multi-GB CUDA build;
@@ -113,6 +113,9 @@ def docs(session: nox.Session) -> None:
     _vendor_mathjax(session)
     env = _quiet_home(session)
     env["LTX_DOCS_REQUIRE_LOCAL_MATHJAX"] = "1"
+    # The examples use small matrices, for which BLAS threads cost more than they save; on a
+    # busy 2-core machine they made the NumPy examples ~50x slower.
+    env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     session.run(
         "sphinx-build", "-W", "--keep-going", "-b", "html",
         *session.posargs,
@@ -120,6 +123,33 @@ def docs(session: nox.Session) -> None:
         env=env,
     )  # fmt: skip
     session.log(f"Docs: file://{DOCS_BUILD / 'html' / 'index.html'}")
+
+
+@nox.session
+def browser(session: nox.Session) -> None:
+    """Open the site built by ``nox -s docs`` in headless Chromium and check what readers see.
+
+    Serves ``docs/_build/html`` on 127.0.0.1 and runs ``tests/test_docs_site.py``: math typeset
+    by MathJax on every page, every image loaded, no request leaving the site, every internal
+    link and anchor resolving. Screenshots of the key pages go to ``docs/_build/screenshots``.
+    Uses Debian's ``chromium`` (or ``LTX_CHROMIUM``) through Playwright; never downloads a
+    browser.
+    """
+    site = DOCS_BUILD / "html"
+    if not (site / "index.html").is_file():
+        session.error(f"no site at {site}; build it first with `nox -s docs`")
+    chromium = os.environ.get("LTX_CHROMIUM") or shutil.which("chromium")
+    if chromium is None:
+        session.error("the browser check needs Chromium: `apt-get install chromium` "
+                      "(or set LTX_CHROMIUM to its path)")
+    session.install("-e", ".[test]", "playwright")
+    env = _quiet_home(session)
+    env.update(LTX_DOCS_SITE=str(site), LTX_CHROMIUM=chromium)
+    session.run(
+        "pytest", "tests/test_docs_site.py", "-p", "no:cacheprovider", "-s",
+        "-o", "addopts=-ra --strict-markers", *session.posargs,
+        env=env,
+    )  # fmt: skip
 
 
 @nox.session
