@@ -25,10 +25,13 @@ on the next id at every position, but only the answer matters, so every
 other target is ``ignore_index = -100``:
 
 .. math::
+    :nowrap:
 
+    \[
     x = s_{0:L-1}, \qquad
     y_t = \begin{cases} s_{t+1} & t = L - 2 \text{ (the "=" position)} \\
                         -100    & \text{otherwise} \end{cases}          \tag{1}
+    \]
 
 Shorter examples (when the number of digits varies) are padded on the right
 with ``<pad>`` inputs and ``-100`` targets up to :math:`T = n_{max} + 5`.
