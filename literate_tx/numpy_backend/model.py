@@ -117,6 +117,9 @@ class NumpyModel:
         """
         checked = validate_params(self.config, params)
         self.params = {name: np.array(v, dtype=self.dtype) for name, v in checked.items()}
+        # Each block's parameters under their local names; the arrays are shared with
+        # self.params, so in-place optimiser updates reach them.
+        self._blocks = [subdict(self.params, f"blocks.{i}.") for i in range(self.config.n_layers)]
 
     def num_parameters(self) -> int:
         """Number of scalar parameters.
@@ -151,7 +154,7 @@ class NumpyModel:
         blocks = []
         for i in range(cfg.n_layers):
             local = None if record is None else {}
-            h, cache = block_forward(h, subdict(p, f"blocks.{i}."), cfg,
+            h, cache = block_forward(h, self._blocks[i], cfg,
                                      masks=subdict(masks, f"blocks.{i}."),
                                      past=None if past is None else past[i], record=local)
             blocks.append(cache)

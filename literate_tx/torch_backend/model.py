@@ -318,7 +318,8 @@ class TorchModel:
         """Set the module's train/eval mode and, when torch draws the dropout masks, swap in the
         model's own generator state; restore both afterwards."""
         was_training = self.module.training
-        self.module.train(train)
+        if was_training != train:  # .train() walks every submodule: skip it when already set
+            self.module.train(train)
         cuda = self.device.type == "cuda"
         try:
             if not (train and masks is None and self.config.dropout > 0):
@@ -333,7 +334,8 @@ class TorchModel:
                 self._rng_state = (torch.cuda.get_rng_state(self.device) if cuda
                                    else torch.get_rng_state())
         finally:
-            self.module.train(was_training)
+            if self.module.training != was_training:
+                self.module.train(was_training)
 
     @staticmethod
     def _numpy(t: torch.Tensor) -> np.ndarray:
