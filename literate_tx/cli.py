@@ -289,7 +289,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(metrics, indent=2))
         return 0
-    print(f"{args.checkpoint} ({args.split}):")
+    where = "validation text" if "perplexity" in metrics else f"{args.split} split"
+    print(f"{args.checkpoint} ({where}):")
     for key, value in metrics.items():
         if isinstance(value, dict):
             for op, acc in value.items():
@@ -375,7 +376,11 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
               "version of literate_tx)", file=sys.stderr)
         return 1
     result = inspect_checkpoint(args.checkpoint, args.prompt, args.out)
-    print(f"wrote plots to {args.out}" if result is None else result)
+    paths = result if isinstance(result, (list, tuple)) else []
+    for path in paths:
+        print(f"wrote {path}")
+    if not paths:
+        print(f"wrote plots to {args.out}")
     return 0
 
 

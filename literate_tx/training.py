@@ -544,7 +544,7 @@ def _check_known(data: Mapping[str, Any]) -> None:
 _TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "digits": dict(out="runs/digits"),
     "text": dict(
-        out="runs/text", steps=600, batch_size=32, seq_len=64, lr=3e-3, min_lr=3e-4,
+        out="runs/text", steps=600, batch_size=32, seq_len=64, lr=1e-2, min_lr=1e-3,
         warmup_steps=50, eval_every=100, eval_batches=8, checkpoint_every=200,
         d_model=64, n_layers=2, n_heads=4, d_ff=256, activation="gelu_tanh",
     ),
