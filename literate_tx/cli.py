@@ -468,7 +468,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (_UsageError, ValueError, FileNotFoundError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
-    except (NonFiniteError, DownloadError) as exc:
+    except DownloadError as exc:
+        print(f"{prog}: failed: {exc}\n(on the command line: --text-file /path/to/input.txt)",
+              file=sys.stderr)
+        return 1
+    except NonFiniteError as exc:
         print(f"{prog}: failed: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -96,6 +96,32 @@ def test_bad_flags_and_values_exit_2_with_a_message(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
+def test_shakespeare_offline_fails_clearly(tmp_path, monkeypatch, capsys):
+    from literate_tx.data import text
+
+    def offline(url, target, sha):
+        raise text.DownloadError(f"could not download {url} (offline)")
+
+    monkeypatch.setenv("LITERATE_TX_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(text, "_download", offline)
+    assert main(["train", *TINY_TEXT, "--dataset", "shakespeare", "--out",
+                 str(tmp_path / "r")]) == 1
+    err = capsys.readouterr().err
+    assert "could not download" in err
+    assert "--text-file" in err
+
+
+def test_nan_during_training_exits_1(tmp_path, monkeypatch, capsys):
+    import literate_tx.training as training
+
+    def diverge(step, loss, grads):
+        raise training.NonFiniteError(f"step {step}: the loss is nan; training stopped")
+
+    monkeypatch.setattr(training, "_check_finite", diverge)
+    assert main(["train", *TINY, "--out", str(tmp_path / "r")]) == 1
+    assert "step 1: the loss is nan" in capsys.readouterr().err
+
+
 def test_bad_yaml_field_is_named(tmp_path, capsys):
     path = tmp_path / "bad.yaml"
     path.write_text("task: digits\nlearning_rate: 0.1\n")
