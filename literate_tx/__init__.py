@@ -14,7 +14,9 @@ Examples
 from .api import BACKENDS, available_backends, create_model
 from .checkpoint import Checkpoint, load_checkpoint, read_checkpoint, save_checkpoint
 from .config import ModelConfig, gpt2_config, llama_config
+from .generation import generate
 from .params import init_params, num_parameters, param_shapes
+from .training import TrainConfig, Trainer, train
 
 __version__ = "0.1.0"
 
@@ -22,8 +24,11 @@ __all__ = [
     "BACKENDS",
     "Checkpoint",
     "ModelConfig",
+    "TrainConfig",
+    "Trainer",
     "available_backends",
     "create_model",
+    "generate",
     "gpt2_config",
     "init_params",
     "llama_config",
@@ -32,5 +37,6 @@ __all__ = [
     "param_shapes",
     "read_checkpoint",
     "save_checkpoint",
+    "train",
     "__version__",
 ]
