@@ -70,7 +70,9 @@ def create_model(
         Seed for the initial weights and the dropout generator.
     dtype : {"float32", "float64"}
     **backend_options
-        Passed to the backend (e.g. ``device="cuda"`` for torch).
+        Passed to the backend: ``device="cuda"`` or ``attention="explicit"`` for torch;
+        ``fast=True`` (with ``threads=``) for the NumPy backend's speed path,
+        :class:`~literate_tx.numpy_backend.fast.FastNumpyModel`, proven equal to the reference.
 
     Returns
     -------
@@ -91,6 +93,10 @@ def create_model(
         raise ValueError(f"config must be a ModelConfig, got {type(config).__name__}")
     dtype = check_dtype(dtype)
     if backend == "numpy":
+        if backend_options.pop("fast", False):
+            from .numpy_backend.fast import FastNumpyModel
+
+            return FastNumpyModel(config, params, seed=seed, dtype=dtype, **backend_options)
         from .numpy_backend import NumpyModel
 
         return NumpyModel(config, params, seed=seed, dtype=dtype, **backend_options)

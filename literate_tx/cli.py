@@ -221,6 +221,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="DIR")
 
     sub.add_parser("info", help="versions, backends, device and BLAS threads")
+
+    from . import bench
+
+    p = sub.add_parser("bench", help="time the backends (forward, backward, training step, "
+                       "generation)", description="Benchmark the backends; writes "
+                       "benchmark_results.json and report.txt into --out.")
+    bench.add_arguments(p)
     return parser
 
 
@@ -437,6 +444,13 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+# ============================================================================ bench
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from . import bench
+
+    return bench.run(args)
+
+
 # ============================================================================ main
 def main(argv: Sequence[str] | None = None) -> int:
     r"""Run ``literate-tx`` with ``argv`` (default ``sys.argv[1:]``); return the exit status.
@@ -461,7 +475,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     commands = {"train": _cmd_train, "eval": _cmd_eval, "generate": _cmd_generate,
-                "inspect": _cmd_inspect, "info": _cmd_info}
+                "inspect": _cmd_inspect, "info": _cmd_info, "bench": _cmd_bench}
     prog = f"literate-tx {args.command}"
     try:
         return commands[args.command](args)

@@ -207,3 +207,20 @@ def test_python_dash_m_is_the_same_command():
     import literate_tx.__main__ as entry
 
     assert entry.main is main
+
+
+def test_bench_subcommand_is_wired(tmp_path, capsys):
+    """`literate-tx bench` runs the benchmark module: a bad preset is a usage error (exit 2)."""
+    from literate_tx.cli import main
+
+    assert main(["bench", "--help"]) == 0
+    assert "--presets" in capsys.readouterr().out
+    assert main(["bench", "--presets", "huge", "--out", str(tmp_path)]) == 2
+
+
+def test_create_model_fast_option_gives_the_speed_path():
+    import literate_tx as ltx
+    from literate_tx.numpy_backend.fast import FastNumpyModel
+
+    cfg = ltx.ModelConfig(10, 8, 1, 2, 16, 8)
+    assert isinstance(ltx.create_model(cfg, fast=True), FastNumpyModel)
