@@ -46,15 +46,27 @@ print(f"{len(trace)} trace records")
 # %%
 # The forward pass, step by step
 # ------------------------------
-# ``print(trace)`` shows the records as a table. Here are the embedding, the first block and
-# the end of the network. Look at the standard deviations: the embedding is small
-# (``init_std=0.02``), each norm output has a standard deviation of almost exactly 1, and the
-# attention weights of each row sum to one, so their mean is :math:`1/T`.
-first = Trace()
-for r in trace.records:
-    if r.phase == "forward" and r.where in ("embed", "block 0", "final_norm", "lm_head", "loss"):
-        first(r)
-print(first)
+# ``print(trace)`` shows every record as a table (phase, place, step, shape, mean, standard
+# deviation, minimum, maximum). To fit this page we print four of those columns, grouped by
+# place, for the embedding, the first block and the end of the network. Look at the standard
+# deviations: the embedding is small (``init_std=0.02``), each norm output has a standard
+# deviation of almost exactly 1, and the attention weights of each row sum to one, so their
+# mean is :math:`1/T`.
+
+
+def show(records):
+    """Step, shape, mean and standard deviation of each record, grouped by place."""
+    print(f"{'step':<41}{'shape':<21}{'mean':>10}{'std':>9}")
+    where = None
+    for r in records:
+        if r.where != where:
+            where = r.where
+            print(f"[{where}]")
+        print(f"  {r.step:<39}{r.shape_text():<21}{r.mean:>+10.2g}{r.std:>9.3g}")
+
+
+show(r for r in trace.records if r.phase == "forward"
+     and r.where in ("embed", "block 0", "final_norm", "lm_head", "loss"))
 
 # %%
 # The backward pass
@@ -63,21 +75,20 @@ print(first)
 # gradient reaching each step of each block, from the last block to the first. Note how small
 # the gradients of the queries and keys are at initialisation: with tiny scores, the softmax is
 # almost uniform and barely responds to them.
-back = Trace()
-for r in trace.records:
-    if r.phase == "backward" and r.where in ("loss", "lm_head", "final_norm", "block 3"):
-        back(r)
-print(back)
+show(r for r in trace.records if r.phase == "backward"
+     and r.where in ("loss", "lm_head", "final_norm", "block 3"))
 
 # %%
 # Parameter gradients agree with the NumPy backend
 # ------------------------------------------------
 # The same weights in the NumPy reference give the same loss and gradients: the trace reports
 # what the very function proven equal by the test suite computes.
-reference = ltx.create_model(cfg, backend="numpy", params=model.parameters(), dtype="float64")
+reference = ltx.create_model(cfg, backend="numpy", params=model.parameters(),
+                             dtype="float64")
 ref_loss, ref_grads = reference.loss_and_grads(tokens, targets)
 worst = max(float(np.max(np.abs(grads[k] - ref_grads[k]))) for k in grads)
-print(f"|loss difference| = {abs(loss - ref_loss):.1e}, largest gradient difference = {worst:.1e}")
+print(f"|loss difference| = {abs(loss - ref_loss):.1e}")
+print(f"largest gradient difference = {worst:.1e}")
 
 # %%
 # The signal and the gradient through the layers
@@ -89,11 +100,12 @@ print(f"|loss difference| = {abs(loss - ref_loss):.1e}, largest gradient differe
 # paths almost unchanged.
 import matplotlib.pyplot as plt
 
-forward_steps = [r for r in trace.records if r.phase == "forward" and r.where != "loss"]
+forward_steps = [r for r in trace.records
+                 if r.phase == "forward" and r.where != "loss"]
 backward_steps = [r for r in trace.records
                   if r.phase == "backward" and r.where not in ("grads", "loss")]
 
-fig, axes = plt.subplots(2, 1, figsize=(9, 6.5), layout="constrained")
+fig, axes = plt.subplots(2, 1, figsize=(9, 7), layout="constrained")
 for ax, steps, title in (
     (axes[0], forward_steps, "forward: std of each step's output"),
     (axes[1], backward_steps, "backward: std of the gradient reaching each step"),
@@ -107,8 +119,10 @@ for ax, steps, title in (
     ax.set_yscale("log")
     ax.set_ylabel("standard deviation")
     ax.set_title(title)
-    ax.legend(ncol=len(places), fontsize=7, loc="lower center")
 axes[1].set_xlabel("step of the pass, in order")
+# One legend for both panels, above them, so that it hides no point.
+fig.legend(*axes[0].get_legend_handles_labels(), loc="outside upper center", ncol=7,
+           fontsize=8)
 plt.show()
 
 # %%
