@@ -40,7 +40,8 @@ print(model)
 tokens = np.array([[1, 5, 2, 7, 3, 9]])
 targets = np.array([[5, 2, 7, 3, 9, 4]])
 loss, grads = model.loss_and_grads(tokens, targets)
-print(f"loss = {loss:.4f}  (log V = {np.log(cfg.vocab_size):.4f}: a model that knows nothing)")
+print(f"loss = {loss:.4f}")
+print(f"log V = {np.log(cfg.vocab_size):.4f}: the loss of a model that knows nothing")
 print(f"{len(trace)} trace records")
 
 # %%
@@ -56,13 +57,13 @@ print(f"{len(trace)} trace records")
 
 def show(records):
     """Step, shape, mean and standard deviation of each record, grouped by place."""
-    print(f"{'step':<41}{'shape':<21}{'mean':>10}{'std':>9}")
+    print(f"{'step':<43}{'shape':<21}{'mean':>10}{'std':>9}")
     where = None
     for r in records:
         if r.where != where:
             where = r.where
             print(f"[{where}]")
-        print(f"  {r.step:<39}{r.shape_text():<21}{r.mean:>+10.2g}{r.std:>9.3g}")
+        print(f"  {r.step:<41}{r.shape_text():<21}{r.mean:>+10.2g}{r.std:>9.3g}")
 
 
 show(r for r in trace.records if r.phase == "forward"
@@ -105,16 +106,18 @@ forward_steps = [r for r in trace.records
 backward_steps = [r for r in trace.records
                   if r.phase == "backward" and r.where not in ("grads", "loss")]
 
+# One colour per place, the same in both panels.
+places = list(dict.fromkeys(r.where for r in forward_steps))
+colors = dict(zip(places, plt.cm.viridis(np.linspace(0, 0.9, len(places))), strict=True))
+
 fig, axes = plt.subplots(2, 1, figsize=(9, 7), layout="constrained")
 for ax, steps, title in (
     (axes[0], forward_steps, "forward: std of each step's output"),
     (axes[1], backward_steps, "backward: std of the gradient reaching each step"),
 ):
-    places = list(dict.fromkeys(r.where for r in steps))
-    colors = plt.cm.viridis(np.linspace(0, 0.9, len(places)))
-    for where, color in zip(places, colors, strict=True):
+    for where in dict.fromkeys(r.where for r in steps):
         idx = [i for i, r in enumerate(steps) if r.where == where]
-        ax.scatter(idx, [steps[i].std for i in idx], color=color, label=where, s=18)
+        ax.scatter(idx, [steps[i].std for i in idx], color=colors[where], label=where, s=18)
     ax.plot([r.std for r in steps], color="0.8", lw=0.8, zorder=0)
     ax.set_yscale("log")
     ax.set_ylabel("standard deviation")
