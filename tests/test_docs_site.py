@@ -98,6 +98,13 @@ KEY_PAGES = [
     "notebooks/gradients_by_hand.html",
     "notebooks/one_step_three_backends.html",
 ]
+# Pages that must show at least this many figures (a plot that silently fails to display
+# leaves no <img> behind for the image check to catch).
+MIN_FIGURES = {
+    "auto_examples/plot_python_trace.html": 1,
+    "auto_examples/plot_architecture_ablation.html": 2,
+    "notebooks/gradients_by_hand.html": 1,
+}
 # Generated pages that carry no content of their own.
 SKIP_PAGES = ("genindex.html", "search.html", "py-modindex.html")
 CHROMIUM_ARGS = [
@@ -283,6 +290,9 @@ def test_pages_render_offline(server, browser):
             problems.append(f"{rel}: {info['errors']} MathJax errors")
         if info["raw"]:
             problems.append(f"{rel}: {info['raw']} raw TeX delimiters left in the text")
+        if info["images"] < MIN_FIGURES.get(rel, 0):
+            problems.append(f"{rel}: {info['images']} images, expected at least "
+                            f"{MIN_FIGURES[rel]}")
         if info["broken"]:
             problems.append(f"{rel}: images that did not load: {info['broken']}")
         if rel in KEY_PAGES:
