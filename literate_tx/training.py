@@ -203,9 +203,10 @@ class TrainConfig:
         libraries' defaults. The default, 1, is the fastest for the small models here: their
         matrix products take well under a millisecond, less than waking a second thread costs
         (on a busy two-core machine two BLAS threads made a step 10-20 times slower).
-    d_model, n_layers, n_heads, d_ff, norm, residual, activation, position, bias, \
-tie_embeddings, dropout
-        The model, as in :class:`~literate_tx.config.ModelConfig`.
+    d_model, n_layers, n_heads, d_ff : int
+        The model's sizes, as in :class:`~literate_tx.config.ModelConfig`.
+    norm, residual, activation, position, bias, tie_embeddings, dropout
+        The model's layout, as in :class:`~literate_tx.config.ModelConfig`.
     n_digits : int or (int, int)
         Digits per ``digits`` example (a pair: a range).
     n_train, n_val, n_test : int
