@@ -145,7 +145,7 @@ def fast_erf(x: np.ndarray) -> np.ndarray:
 
     For float32 input, :math:`\mathrm{erf}(x) \approx x\,P(x^2)/Q(x^2)` with :math:`x` clipped
     to :math:`[-4, 4]`, evaluated with in-place ufuncs (max abs error :math:`4 \cdot 10^{-7}`,
-    a few float32 ulps); other dtypes use the reference :func:`~.activations.erf`.
+    a few float32 ulps); other dtypes use :func:`~literate_tx.numpy_backend.activations.erf`.
 
     Parameters
     ----------
