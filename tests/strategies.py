@@ -16,12 +16,25 @@ from literate_tx.params import param_shapes
 
 @st.composite
 def configs(draw, *, max_layers: int = 2, max_heads: int = 2, max_seq_len: int = 6,
-            dropout: bool = False) -> ModelConfig:
-    """A small config with every switch drawn from its full set of values."""
+            dropout: bool = False, **fixed) -> ModelConfig:
+    """A small config with every switch drawn from its full set of values.
+
+    Keyword arguments named after a switch (``norm="rmsnorm"``, ``position="alibi"``) fix it,
+    so that a parametrized test visits every value of that switch for sure.
+    """
+    unknown = set(fixed) - set(SWITCHES)
+    if unknown:
+        raise TypeError(f"configs() cannot fix {sorted(unknown)}; it fixes {sorted(SWITCHES)}")
     n_heads = draw(st.integers(1, max_heads))
     d_head = draw(st.sampled_from([2, 4]))
-    norm = draw(st.sampled_from(NORMS))
+    with_norm = tuple(n for n in NORMS if n != "none")  # sandwich needs a norm
+    norm = fixed.get("norm") or draw(st.sampled_from(
+        with_norm if fixed.get("residual") == "sandwich" else NORMS))
     residuals = RESIDUALS if norm != "none" else ("pre", "post")
+
+    def switch(name, strategy):
+        return fixed[name] if name in fixed else draw(strategy)
+
     return ModelConfig(
         vocab_size=draw(st.integers(3, 7)),
         d_model=n_heads * d_head,
@@ -30,15 +43,22 @@ def configs(draw, *, max_layers: int = 2, max_heads: int = 2, max_seq_len: int =
         d_ff=draw(st.integers(2, 8)),
         max_seq_len=max_seq_len,
         norm=norm,
-        residual=draw(st.sampled_from(residuals)),
-        activation=draw(st.sampled_from(ACTIVATIONS)),
-        position=draw(st.sampled_from(POSITIONS)),
-        bias=draw(st.booleans()),
-        tie_embeddings=draw(st.booleans()),
+        residual=switch("residual", st.sampled_from(residuals)),
+        activation=switch("activation", st.sampled_from(ACTIVATIONS)),
+        position=switch("position", st.sampled_from(POSITIONS)),
+        bias=switch("bias", st.booleans()),
+        tie_embeddings=switch("tie_embeddings", st.booleans()),
         dropout=draw(st.sampled_from([0.0, 0.25])) if dropout else 0.0,
         norm_eps=draw(st.sampled_from([1e-5, 1e-6])),
         rope_theta=draw(st.sampled_from([10000.0, 100.0])),
     )
+
+
+#: Every value of every architecture switch, as (field, value) pairs, for parametrized tests
+#: that must visit each one (random draws from the full matrix can miss a rare value).
+SWITCHES = {"norm": NORMS, "residual": RESIDUALS, "activation": ACTIVATIONS,
+            "position": POSITIONS, "bias": (False, True), "tie_embeddings": (False, True)}
+SWITCH_VALUES = [(field, value) for field, values in SWITCHES.items() for value in values]
 
 
 def random_params(cfg: ModelConfig, seed: int, scale: float = 1.0,

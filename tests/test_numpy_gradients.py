@@ -8,11 +8,13 @@ gradients of order one and an absolute one for small gradients; it must stay bel
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from strategies import batches, configs, random_params
+from strategies import SWITCH_VALUES, batches, configs, random_params
 
 import literate_tx as ltx
 from literate_tx.numpy_backend import (
@@ -30,6 +32,7 @@ from literate_tx.numpy_backend.dropout import make_masks
 
 TOL = 1e-6
 WORST: dict[str, float] = {}
+CHECKED: list[ltx.ModelConfig] = []  # whole-model configurations whose every gradient was checked
 
 
 def rel_err(analytic: np.ndarray, numeric: np.ndarray) -> float:
@@ -235,10 +238,7 @@ def test_cross_entropy_backward(B, T, V, seed):
 
 
 # --------------------------------------------------------------------------- (b) whole model
-@settings(max_examples=30)
-@given(configs(dropout=True), st.data())
-def test_model_gradients_every_parameter(cfg, data):
-    """Every element of every parameter, over the full switch matrix, with O(1) weights."""
+def _check_model_gradients(cfg, data):
     seed = data.draw(seeds)
     tokens, targets = data.draw(batches(cfg))
     # Without norms, O(1) weights compound over layers (losses of 1e9 were seen), and finite
@@ -263,6 +263,23 @@ def test_model_gradients_every_parameter(cfg, data):
         err = rel_err(grads[name], numeric_grad(f, value))
         record("model", err)
         assert err < TOL, f"{name}: relative error {err:.2e} for {cfg}"
+    CHECKED.append(cfg)
+
+
+@settings(max_examples=30)
+@given(configs(dropout=True), st.data())
+def test_model_gradients_every_parameter(cfg, data):
+    """Every element of every parameter, over the full switch matrix, with O(1) weights."""
+    _check_model_gradients(cfg, data)
+
+
+@pytest.mark.parametrize(("field", "value"), SWITCH_VALUES, ids=lambda v: str(v))
+@settings(max_examples=4)
+@given(data=st.data())
+def test_model_gradients_every_switch_value(field, value, data):
+    """The same check with one switch fixed, so that every value of every switch is visited
+    (random draws alone met ALiBi, RoPE and position="none" once each in 30 examples)."""
+    _check_model_gradients(data.draw(configs(dropout=True, **{field: value})), data)
 
 
 def test_report_worst_errors(capsys):
@@ -272,3 +289,11 @@ def test_report_worst_errors(capsys):
     with capsys.disabled():
         print("\nworst relative gradient errors:",
               ", ".join(f"{k}={v:.1e}" for k, v in sorted(WORST.items())))
+        if CHECKED:
+            print(f"whole-model checks: {len(CHECKED)} configurations "
+                  f"({len(set(CHECKED))} distinct); switch values covered:")
+            for field in ("norm", "residual", "activation", "position", "bias",
+                          "tie_embeddings", "dropout", "n_layers", "n_heads"):
+                counts = Counter(getattr(c, field) for c in CHECKED)
+                print(f"  {field}: " + ", ".join(f"{k}={n}" for k, n in sorted(counts.items(),
+                                                                          key=str)))
