@@ -13,6 +13,10 @@ NumPy backend's generator so that both backends drop the same entries.
 precision. ``dtype`` is kept for the API: parameters are rounded to it when loaded (a float32
 model holds exactly float32 values) and every returned array is cast to it.
 
+**Weight columns.** Each output of a linear layer is the dot product of the input row with a
+column of :math:`W`; the model keeps those columns from pass to pass and gathers them again only
+for a matrix that changed (``PythonModel._columns``).
+
 **Trace mode.** ``trace=True`` or ``trace=Trace()`` reports every step of the forward and
 backward pass with its shape and statistics; see :mod:`~literate_tx.python_backend.trace`.
 
@@ -44,7 +48,7 @@ from .attention import KVCache
 from .block import block_backward, block_forward, subdict
 from .dropout import dropout_backward, dropout_forward, make_masks, mask_shapes
 from .embedding import embedding_backward, embedding_forward
-from .linear import linear_backward, linear_forward, transpose, zip_map
+from .linear import Weight, linear_backward, linear_forward, transpose, zip_map
 from .loss import cross_entropy_backward, cross_entropy_forward
 from .norms import norm_backward, norm_forward
 from .positions import sinusoidal_table
@@ -111,6 +115,7 @@ class PythonModel:
         if params is None:
             params = init_params(config, seed=seed, dtype=self.dtype)
         self.params = {}
+        self._columns_memo: dict[str, tuple[list, list]] = {}
         self.load_parameters(params)
 
     # ------------------------------------------------------------------ parameters
@@ -154,6 +159,33 @@ class PythonModel:
         return int(sum(np.prod(_shape(v)) for v in self.params.values()))
 
     # ------------------------------------------------------------------ internals
+    def _columns(self, name: str) -> list:
+        r"""``transpose(self.params[name])``, kept from pass to pass while the matrix is unchanged.
+
+        The speed device of :mod:`~literate_tx.python_backend.linear`, and the model's only
+        state besides its parameters. The parameters are live nested lists that optimisers and
+        users change in place, so next to the columns the memo keeps a shallow copy of the rows
+        as they were. Python floats are immutable: any change puts other float objects into the
+        rows, and ``rows != copy`` (a comparison in C that tests identity before value, several
+        times cheaper than transposing) says whether the columns are stale. A float replaced by
+        an equal one leaves them valid.
+        """
+        w = self.params[name]
+        rows_then, cols = self._columns_memo.get(name, (None, None))
+        if rows_then != w:
+            rows_then, cols = [list(row) for row in w], transpose(w)
+            self._columns_memo[name] = rows_then, cols
+        return cols
+
+    def _pass_params(self) -> dict:
+        """The parameters for one pass, each linear layer's matrix as a :class:`~.linear.Weight`.
+
+        Every matrix outside the embedding is the weight of a linear layer.
+        """
+        return {name: Weight(w, self._columns(name))
+                if isinstance(w[0], list) and not name.startswith("embed.") else w
+                for name, w in self.params.items()}
+
     def _position_table(self, T: int, offset: int) -> list | None:
         cfg = self.config
         if cfg.position == "learned":
@@ -164,7 +196,7 @@ class PythonModel:
 
     def _forward(self, tokens, masks=None, record=None, past=None, tracer=None):
         """Run eq. :eq:`model-forward`; return logits and everything the backward needs."""
-        cfg, p = self.config, self.params
+        cfg, p = self.config, self._pass_params()
         masks = masks or {}
         offset = 0 if past is None else len(past[0].k[0][0])
         h, emb = embedding_forward(tokens, p["embed.tokens"],
@@ -194,7 +226,9 @@ class PythonModel:
                 tracer.at("final_norm")("output", h, "B T C")
         if record is not None:
             record["final_norm.out"] = h
-        w_head = transpose(p["embed.tokens"]) if cfg.tie_embeddings else p["lm_head.w"]  # (C, V)
+        # tied: the head's rows are the columns of E and its columns are the rows of E
+        w_head = (Weight(self._columns("embed.tokens"), p["embed.tokens"]) if cfg.tie_embeddings
+                  else p["lm_head.w"])  # (C, V)
         logits, head = linear_forward(h, w_head)  # (B, T, V)
         if tracer:
             tracer.at("lm_head")("logits", logits, "B T V")
