@@ -309,6 +309,11 @@ class Optimizer:
         self.step_count += 1
         return step_lr
 
+    def _state_name(self) -> str:
+        """The optimiser named in :meth:`state_dict`: the class, or the one whose updates this
+        class reproduces bit for bit (``STATE_NAME``), so that their states interchange."""
+        return getattr(type(self), "STATE_NAME", None) or type(self).__name__
+
     def state_dict(self) -> dict[str, object]:
         r"""Everything needed to resume: step, hyperparameters and buffer copies.
 
@@ -326,7 +331,7 @@ class Optimizer:
         >>> sorted(opt.state_dict())
         ['beta1', 'beta2', 'eps', 'lr', 'm.w', 'optimizer', 'step', 'v.w', 'weight_decay']
         """
-        out: dict[str, object] = {"optimizer": type(self).__name__, "step": self.step_count}
+        out: dict[str, object] = {"optimizer": self._state_name(), "step": self.step_count}
         for h in self._hyper:
             out[h] = getattr(self, h)
         for buf, arrays in self.state.items():
@@ -365,7 +370,7 @@ class Optimizer:
                 f"{sorted(set(state) - expected)} for this {type(self).__name__}"
             )
         kind = str(np.asarray(state["optimizer"]))
-        if kind != type(self).__name__:
+        if kind != self._state_name():
             raise ValueError(
                 f"state['optimizer']={kind!r} cannot be loaded into {type(self).__name__}"
             )

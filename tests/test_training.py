@@ -97,6 +97,18 @@ def test_backends_follow_the_same_trajectory(tmp_path):
             np.testing.assert_allclose(runs[backend][name], value, rtol=1e-7, atol=1e-9)
 
 
+def test_fast_numpy_path_trains_like_the_reference(tmp_path):
+    """fast=True (the default) and fast=False follow the same float64 trajectory, with dropout."""
+    runs = {}
+    for fast in (True, False):
+        trainer = Trainer(tiny(tmp_path, f"fast-{fast}", fast=fast, dropout=0.2), quiet=True)
+        trainer.train()
+        assert type(trainer.model).__name__ == ("FastNumpyModel" if fast else "NumpyModel")
+        runs[fast] = _params(trainer)
+    for name, value in runs[False].items():
+        np.testing.assert_allclose(runs[True][name], value, rtol=1e-9, atol=1e-11, err_msg=name)
+
+
 def test_resume_refuses_a_different_config(tmp_path):
     Trainer(tiny(tmp_path), quiet=True).train(stop_after=2)
     with pytest.raises(ValueError, match=r"lr=0\.1 \(saved 0\.003\)"):

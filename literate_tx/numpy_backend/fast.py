@@ -750,6 +750,9 @@ class FastAdamW(AdamW):
     True
     """
 
+    #: Bit-identical updates, so its state is AdamW's: a checkpoint loads into either class.
+    STATE_NAME = "AdamW"
+
     def step(self, grads: Mapping[str, np.ndarray], lr: float | None = None) -> None:
         """Apply one AdamW update in place (see :meth:`literate_tx.optim.Adam.step`)."""
         eta = self._begin_step(grads, lr)
