@@ -198,28 +198,43 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="recompute a checkpoint's metrics",
                        description="Digits: accuracy on the test split; text: validation loss.")
     p.add_argument("checkpoint", help="a .npz written by `literate-tx train`")
-    p.add_argument("--split", choices=["test", "val"], default="test")
-    p.add_argument("--backend", choices=["numpy", "python", "torch"], default="numpy")
+    p.add_argument("--split", choices=["test", "val"], default="test",
+                   help="digits: which held-out split to score (text: always the validation "
+                   "text)")
+    p.add_argument("--backend", choices=["numpy", "python", "torch"], default="numpy",
+                   help="implementation that runs the model (any backend reads any checkpoint)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
     p = sub.add_parser("generate", help="continue a prompt with a trained model",
                        description="Sample a continuation of --prompt.")
-    p.add_argument("checkpoint")
+    p.add_argument("checkpoint", help="a .npz written by `literate-tx train`")
     p.add_argument("--prompt", default=None, help="text to continue (default: the training "
                    "sample prompt; digits: e.g. 'Max ( 5 3 9 ) =')")
-    p.add_argument("--max-new-tokens", type=_int, default=200)
+    p.add_argument("--max-new-tokens", type=_int, default=200,
+                   help="tokens to append, >= 0 (text: characters); may exceed the model's "
+                   "context, which then slides")
     p.add_argument("--temperature", type=_float, default=0.8, help="0 = greedy")
-    p.add_argument("--top-k", type=_positive_int, default=None)
-    p.add_argument("--top-p", type=_float, default=None)
-    p.add_argument("--seed", type=_int, default=None)
-    p.add_argument("--backend", choices=["numpy", "python", "torch"], default="numpy")
+    p.add_argument("--top-k", type=_positive_int, default=None,
+                   help="sample only from the K most probable tokens (default: all)")
+    p.add_argument("--top-p", type=_float, default=None,
+                   help="nucleus sampling, P in (0, 1]: only from the fewest most probable "
+                   "tokens whose probabilities add up to at least P (default: all)")
+    p.add_argument("--seed", type=_int, default=None,
+                   help="seed of the sampling; the same seed gives the same text in every "
+                   "backend (default: a new sample each run)")
+    p.add_argument("--backend", choices=["numpy", "python", "torch"], default="numpy",
+                   help="implementation that runs the model (any backend reads any checkpoint)")
     p.add_argument("--interactive", action="store_true",
                    help="read prompts from the terminal; commands: temp X, topk K, topp P, quit")
 
     p = sub.add_parser("inspect", help="plot a trained model's attention and activations")
-    p.add_argument("checkpoint")
-    p.add_argument("--prompt", required=True)
-    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("checkpoint", help="a .npz written by `literate-tx train`")
+    p.add_argument("--prompt", required=True,
+                   help="text to run the model on, encoded with the checkpoint's tokenizer "
+                   "(digits: e.g. 'Max ( 5 3 9 ) =')")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="folder (created if missing) for attention.png, statistics.png and "
+                   "summary.txt")
 
     sub.add_parser("info", help="versions, backends, device and BLAS threads")
 
