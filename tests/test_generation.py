@@ -186,3 +186,79 @@ def test_kv_cache_in_float32_gives_the_same_greedy_tokens(backend):
     model = build(backend, cfg, random_params(cfg, seed=2, scale=0.5, dtype="float32"), "float32")
     assert (generate(model, [1, 2, 3], 12, temperature=0)
             == generate(model, [1, 2, 3], 12, temperature=0, use_cache=False))
+
+
+def _copy(a) -> np.ndarray:
+    """A NumPy copy of an array or a CPU tensor."""
+    return np.array(a.numpy() if hasattr(a, "numpy") else a)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("position", POSITIONS)
+@settings(max_examples=4)
+@given(seed=st.integers(0, 2**16), split=st.integers(1, 5))
+def test_kv_cache_is_written_in_place_and_a_reused_cache_is_not_overwritten(backend, position,
+                                                                           seed, split):
+    """One storage of max_seq_len positions serves the whole run; two continuations of the same
+    past (ALiBi and RoPE at an offset) both equal the full forward pass, and the first
+    continuation's cache keeps its values after the second one is decoded."""
+    cfg = ltx.ModelConfig(11, 8, 2, 2, 12, 9, position=position, norm="rmsnorm")
+    model = build(backend, cfg, random_params(cfg, seed=seed))
+    rng = np.random.default_rng(seed)
+    prefix = rng.integers(0, 11, size=(2, split))
+    a, b = (rng.integers(0, 11, size=(2, 9 - split)) for _ in range(2))
+    _, past = model.decode(prefix)
+    storage = past[0].storage
+    assert storage.capacity == cfg.max_seq_len
+    assert past[0].length == split
+    logits_a, kv_a = model.decode(a[:, :1], past)
+    assert kv_a[0].storage is storage  # the first extension writes in place
+    for t in range(1, a.shape[1]):
+        step, kv_a = model.decode(a[:, t : t + 1], kv_a)
+        logits_a = np.concatenate([logits_a, step], axis=1)
+    keys_a = _copy(kv_a[1].k)
+    logits_b, kv_b = model.decode(b, past)  # the same past again: a copy, not an overwrite
+    assert kv_b[0].storage is not storage
+    full_a = model.forward(np.concatenate([prefix, a], axis=1))[:, split:]
+    full_b = model.forward(np.concatenate([prefix, b], axis=1))[:, split:]
+    np.testing.assert_allclose(logits_a, full_a, rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(logits_b, full_b, rtol=1e-9, atol=1e-10)
+    np.testing.assert_array_equal(_copy(kv_a[1].k), keys_a)
+    k, v = kv_b[0]  # unpacks like a (k, v) pair
+    assert k.shape == v.shape == (2, 2, 9, 4)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_decode_accepts_plain_key_value_pairs(backend):
+    cfg = ltx.ModelConfig(11, 8, 2, 2, 12, 9, position="alibi")
+    model = build(backend, cfg, random_params(cfg, seed=4))
+    tokens = np.array([[3, 1, 4, 1, 5]])
+    _, kv = model.decode(tokens[:, :3])
+    pairs = [(_copy(k), _copy(v)) for k, v in kv]
+    step, _ = model.decode(tokens[:, 3:], pairs)
+    np.testing.assert_allclose(step, model.forward(tokens)[:, 3:], rtol=1e-9, atol=1e-10)
+
+
+def test_torch_decode_ignores_and_keeps_the_module_mode():
+    """Decoding is evaluation whatever ``module.training`` says (no dropout), and it does not
+    switch the mode (``.train()`` walks every submodule: it used to cost more than the step)."""
+    torch = pytest.importorskip("torch")
+    cfg = ltx.ModelConfig(11, 8, 2, 2, 12, 9, dropout=0.5)
+    model = build("torch", cfg, random_params(cfg, seed=5))
+    model.module.train()
+    calls = []
+    model.module.train = lambda mode=True: calls.append(mode)  # record any mode switch
+    tokens = np.array([[3, 1, 4, 1, 5]])
+    full = model.forward(tokens)
+    _, kv = model.decode(tokens[:, :3])
+    step, kv = model.decode(tokens[:, 3:], kv)
+    assert calls == []
+    assert model.module.training
+    np.testing.assert_allclose(step, full[:, 3:], rtol=1e-9, atol=1e-10)
+    # the cache (inference tensors) also serves the plain module outside inference_mode
+    del model.module.train
+    model.module.eval()
+    with torch.no_grad():
+        more = model.module(torch.tensor([[9]]), past=kv)
+    np.testing.assert_allclose(more.numpy()[0, 0], model.forward([[3, 1, 4, 1, 5, 9]])[0, -1],
+                               rtol=1e-9, atol=1e-10)

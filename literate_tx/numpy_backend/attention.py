@@ -61,7 +61,23 @@ Incremental decoding
 With a key/value cache of :math:`T_p` past positions, the new queries sit at positions
 :math:`T_p, \dots, T_p + T - 1` and attend to all :math:`T_p + T` keys; query :math:`i` sees key
 :math:`j` iff :math:`j \le T_p + i`. RoPE and ALiBi use the absolute positions, so the result
-equals the matching rows of a full recomputation.
+equals the matching rows of a full recomputation. A single new query (:math:`T = 1`, the usual
+decoding step) is the newest position and sees every key: it needs no mask at all.
+
+The keys and values of one position never change once computed (the causal mask keeps later
+tokens out of them), so the cache only grows. Concatenating each step's keys to the past would
+copy all :math:`T_p` positions at every step, :math:`O(T^2)` copying for a generation of
+:math:`T` tokens; :class:`KVCache` instead keeps them in buffers with room for ``max_seq_len``
+positions, allocated once, and a step writes only its own :math:`T` positions, at index
+:math:`T_p`:
+
+.. math::
+   :label: attn-kv-cache
+
+   K_{:, :, T_p : T_p + T} \leftarrow k, \qquad V_{:, :, T_p : T_p + T} \leftarrow v, \qquad
+   T_p \leftarrow T_p + T,
+
+and attention reads the filled prefix :math:`K_{:, :, : T_p + T}` (a view, no copy).
 
 Examples
 --------
@@ -81,6 +97,7 @@ array([[1.        , 0.        , 0.        ],
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -89,15 +106,104 @@ from .linear import LinearCache, linear_backward, linear_forward
 from .positions import alibi_bias, apply_rope, rope_backward, rope_tables
 from .softmax import softmax_backward, softmax_forward
 
-__all__ = ["AttentionCache", "KVCache", "attention_forward", "attention_backward",
+__all__ = ["AttentionCache", "KVStorage", "KVCache", "attention_forward", "attention_backward",
            "split_heads", "merge_heads"]
 
 
-class KVCache(NamedTuple):
-    """Keys and values of past positions for one layer (after RoPE)."""
+class KVStorage:
+    """Buffers with room for ``capacity`` positions of one layer's keys and values.
 
-    k: np.ndarray  # (B, H, T_past, D)
-    v: np.ndarray  # (B, H, T_past, D)
+    ``k`` and ``v`` are allocated by the first write, in its dtype; ``filled`` counts the
+    positions written so far. Shared by the successive :class:`KVCache` of one decoding run.
+    """
+
+    __slots__ = ("capacity", "k", "v", "filled")
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.k: np.ndarray | None = None  # (B, H, capacity, D)
+        self.v: np.ndarray | None = None  # (B, H, capacity, D)
+        self.filled = 0
+
+
+@dataclass(frozen=True)
+class KVCache:
+    r"""Keys and values (after RoPE) of the first ``length`` positions of one layer.
+
+    It unpacks like the pair ``k, v = cache``: two (B, H, length, D) views of a
+    :class:`KVStorage`. A decoding step adds T positions with :meth:`append`, eq.
+    :eq:`attn-kv-cache`: O(T) work per step, where concatenation would copy the whole past.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> kv = KVCache.empty(8).append(np.ones((1, 2, 3, 4)), np.zeros((1, 2, 3, 4)))
+    >>> kv = kv.append(np.ones((1, 2, 1, 4)), np.ones((1, 2, 1, 4)))
+    >>> k, v = kv
+    >>> kv.length, k.shape, kv.storage.k.shape, v[0, 0, :, 0]
+    (4, (1, 2, 4, 4), (1, 2, 8, 4), array([0., 0., 0., 1.]))
+    """
+
+    storage: KVStorage
+    length: int
+
+    @classmethod
+    def empty(cls, capacity: int) -> KVCache:
+        """A cache of no positions, with room for ``capacity`` (the model's ``max_seq_len``)."""
+        return cls(KVStorage(capacity), 0)
+
+    @classmethod
+    def from_pair(cls, k: np.ndarray, v: np.ndarray, capacity: int) -> KVCache:
+        """A cache holding a copy of the (B, H, T, D) keys ``k`` and values ``v``."""
+        return cls.empty(max(capacity, k.shape[2])).append(k, v)
+
+    @property
+    def k(self) -> np.ndarray:
+        """The keys, (B, H, length, D): a view of the storage."""
+        return self.storage.k[:, :, : self.length]  # (B, H, T_past, D)
+
+    @property
+    def v(self) -> np.ndarray:
+        """The values, (B, H, length, D): a view of the storage."""
+        return self.storage.v[:, :, : self.length]  # (B, H, T_past, D)
+
+    def __iter__(self):
+        return iter((self.k, self.v))
+
+    def append(self, k: np.ndarray, v: np.ndarray) -> KVCache:
+        r"""The cache of ``length + T`` positions: this one followed by ``k, v`` (B, H, T, D).
+
+        Positions below ``length`` are never written, so every cache returned earlier keeps its
+        values. Two cases copy the filled positions to fresh storage instead of writing in
+        place: the storage already holds more than ``length`` positions (this cache was
+        extended before: a second continuation of the same past must not overwrite the first),
+        or it has no room for ``length + T``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> one = np.ones((1, 1, 1, 2))
+        >>> past = KVCache.empty(4).append(one, one)
+        >>> a, b = past.append(2 * one, 2 * one), past.append(3 * one, 3 * one)
+        >>> a.k[0, 0, :, 0], b.k[0, 0, :, 0]
+        (array([1., 2.]), array([1., 3.]))
+        """
+        s, n, T = self.storage, self.length, k.shape[2]
+        shared = s.filled != n  # another cache already wrote positions >= n of this storage
+        full = n + T > s.capacity
+        if shared or full:
+            s = KVStorage(max(s.capacity, n + T))
+        if s.k is None:
+            B, H, _, D = k.shape
+            s.k = np.empty((B, H, s.capacity, D), dtype=k.dtype)  # (B, H, T_max, D)
+            s.v = np.empty((B, H, s.capacity, D), dtype=v.dtype)  # (B, H, T_max, D)
+            if n:
+                s.k[:, :, :n] = self.k  # (B, H, T_past, D): the past, copied once
+                s.v[:, :, :n] = self.v
+        s.k[:, :, n : n + T] = k  # (B, H, T, D), written in place, eq. (attn-kv-cache)
+        s.v[:, :, n : n + T] = v  # (B, H, T, D)
+        s.filled = n + T
+        return KVCache(s, n + T)
 
 
 class AttentionCache(NamedTuple):
@@ -114,6 +220,7 @@ class AttentionCache(NamedTuple):
     att_dropped: np.ndarray  # (B, H, T, T), weights after dropout
     weights_mask: np.ndarray | None  # (B, H, T, T)
     rope: tuple[np.ndarray, np.ndarray] | None  # cos, sin: (T, D)
+    kv: KVCache | None = None  # with ``past``: the keys and values including this call's
 
 
 def split_heads(x: np.ndarray, H: int) -> np.ndarray:
@@ -162,14 +269,16 @@ def attention_forward(
     weights_mask : (B, H, T, T) ndarray, optional
         Attention-dropout mask (training).
     past : KVCache, optional
-        Keys and values of earlier positions (incremental decoding; no backward then).
+        Keys and values of the T_past earlier positions (incremental decoding; no backward
+        then). This call's keys and values are appended to it (an empty cache,
+        ``KVCache.empty(max_seq_len)``, for the first call).
 
     Returns
     -------
     out : (B, T, C) ndarray
     cache : AttentionCache
-        ``cache.att`` holds the attention weights (B, H, T, T_past + T); ``cache.k`` and
-        ``cache.v`` include the past, ready to be the next step's ``past``.
+        ``cache.att`` holds the attention weights (B, H, T, T_past + T); with ``past``,
+        ``cache.kv`` is the :class:`KVCache` of T_past + T positions, the next step's ``past``.
 
     Examples
     --------
@@ -184,7 +293,7 @@ def attention_forward(
     """
     B, T, C = x.shape
     H, D = cfg.n_heads, cfg.d_head
-    T_past = 0 if past is None else past.k.shape[2]
+    T_past = 0 if past is None else past.length
     q, lin_q = linear_forward(x, p["w_q"], p.get("b_q"))  # (B, T, C), eq. (attn-qkv)
     k, lin_k = linear_forward(x, p["w_k"], p.get("b_k"))  # (B, T, C)
     v, lin_v = linear_forward(x, p["w_v"], p.get("b_v"))  # (B, T, C)
@@ -194,21 +303,23 @@ def attention_forward(
         rope = rope_tables(T, D, cfg.rope_theta, x.dtype, offset=T_past)  # (T, D) each
         q = apply_rope(q, *rope)  # (B, H, T, D)
         k = apply_rope(k, *rope)  # (B, H, T, D)
+    kv = None
     if past is not None:
-        k = np.concatenate([past.k, k], axis=2)  # (B, H, T_past + T, D)
-        v = np.concatenate([past.v, v], axis=2)  # (B, H, T_past + T, D)
+        kv = past.append(k, v)  # written in place after the past, eq. (attn-kv-cache)
+        k, v = kv.k, kv.v  # (B, H, T_past + T, D)
     T_k = T_past + T
     s = (q @ k.transpose(0, 1, 3, 2)) * (1.0 / math.sqrt(D))  # (B, H, T, T_k), eq. (attn-scores)
     if cfg.position == "alibi":
         s += alibi_bias(H, T, T_k, x.dtype, offset=T_past)  # (H, T, T_k) broadcast over B
-    visible = np.arange(T_k)[None, :] <= np.arange(T_past, T_k)[:, None]  # (T, T_k) causal
-    s = np.where(visible, s, -np.inf)  # (B, H, T, T_k)
+    if T > 1:  # a single query is the newest position: it sees every key, nothing to mask
+        visible = np.arange(T_k)[None, :] <= np.arange(T_past, T_k)[:, None]  # (T, T_k) causal
+        s = np.where(visible, s, -np.inf)  # (B, H, T, T_k)
     att = softmax_forward(s)  # (B, H, T, T_k), eq. (attn-out)
     att_dropped = att if weights_mask is None else att * weights_mask  # (B, H, T, T_k)
     y = merge_heads(att_dropped @ v)  # (B, H, T, D) -> (B, T, C)
     out, lin_o = linear_forward(y, p["w_o"], p.get("b_o"))  # (B, T, C)
     cache = AttentionCache(lin_q, lin_k, lin_v, lin_o, q, k, v, att, att_dropped, weights_mask,
-                           rope)
+                           rope, kv)
     return out, cache
 
 
@@ -242,7 +353,7 @@ def attention_backward(dout: np.ndarray, cache: AttentionCache) -> tuple[np.ndar
     >>> bool(np.abs(dx[0, 1:]).max() == 0.0), sorted(grads)
     (True, ['b_k', 'b_o', 'b_q', 'b_v', 'w_k', 'w_o', 'w_q', 'w_v'])
     """
-    lin_q, lin_k, lin_v, lin_o, q, k, v, att, att_dropped, weights_mask, rope = cache
+    lin_q, lin_k, lin_v, lin_o, q, k, v, att, att_dropped, weights_mask, rope, _ = cache
     H, D = q.shape[1], q.shape[3]
     grads = {}
     dy, grads["w_o"], grads["b_o"] = linear_backward(dout, lin_o)  # (B, T, C)

@@ -145,7 +145,7 @@ class NumpyModel:
         """Run eq. :eq:`model-forward`; return logits and everything the backward needs."""
         cfg, p = self.config, self.params
         masks = masks or {}
-        offset = 0 if past is None else past[0].k.shape[2]
+        offset = 0 if past is None else past[0].length
         h, emb = embedding_forward(tokens, p["embed.tokens"],
                                    self._position_table(tokens.shape[1], offset), offset)
         h = dropout_forward(h, masks.get("embed.dropout"))  # (B, T, C)
@@ -313,12 +313,21 @@ class NumpyModel:
         tokens : (B, T) int array
             The new tokens (a prompt the first time, then typically one token).
         kv_cache : list of KVCache, optional
-            As returned by the previous call.
+            As returned by the previous call, one per layer; plain pairs of (B, H, T_past, D)
+            arrays are copied into new caches.
 
         Returns
         -------
         logits : (B, T, V) ndarray
         kv_cache : list of KVCache, one per layer
+
+        Notes
+        -----
+        Each layer's cache holds ``max_seq_len`` positions, allocated by the first call and
+        written in place by the later ones (eq. :eq:`attn-kv-cache`), so a step copies only its
+        own keys and values, whatever the length of the past. Passing one cache to two calls
+        (two continuations of one past) is allowed: the second copies the past rather than
+        overwrite the first's new positions.
 
         Examples
         --------
@@ -332,10 +341,22 @@ class NumpyModel:
         >>> bool(np.allclose(b[0, 0], full[0, 2]))
         True
         """
-        offset = 0 if kv_cache is None else kv_cache[0].k.shape[2]
-        arr = as_tokens(tokens, self.config, max_len=self.config.max_seq_len - offset)
-        logits, (_, _, blocks, _, _) = self._forward(arr, None, None, kv_cache)
-        return logits, [KVCache(c.attn.k, c.attn.v) for c in blocks]
+        cfg = self.config
+        if kv_cache is None:
+            past = [KVCache.empty(cfg.max_seq_len) for _ in range(cfg.n_layers)]  # for the prompt
+        else:
+            if len(kv_cache) != cfg.n_layers:
+                raise ValueError(
+                    f"kv_cache has {len(kv_cache)} layers but the model has "
+                    f"n_layers={cfg.n_layers}; pass the list returned by decode"
+                )
+            past = [c if isinstance(c, KVCache) else  # a (k, v) pair of arrays: copy it
+                    KVCache.from_pair(*(np.asarray(a, dtype=self.dtype) for a in c),
+                                      cfg.max_seq_len)
+                    for c in kv_cache]
+        arr = as_tokens(tokens, cfg, max_len=cfg.max_seq_len - past[0].length)
+        logits, (_, _, blocks, _, _) = self._forward(arr, None, None, past)
+        return logits, [c.attn.kv for c in blocks]
 
     def __repr__(self) -> str:
         return (f"NumpyModel({self.config.n_layers} layers, d_model={self.config.d_model}, "

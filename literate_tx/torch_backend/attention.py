@@ -19,6 +19,9 @@ Two paths compute the same function:
 not requested and no explicit attention-dropout mask is given; it falls back to the explicit
 path otherwise. The tests prove the two paths equal.
 
+The key/value cache (:class:`KVCache`) is the NumPy reference's: buffers for ``max_seq_len``
+positions, written in place one decoding step at a time, never concatenated.
+
 Examples
 --------
 With all-zero projections every score is equal, so the causal weights are uniform over the past:
@@ -36,7 +39,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import NamedTuple
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -46,17 +49,110 @@ from .dropout import Dropout
 from .linear import linear
 from .positions import alibi_bias, apply_rope, rope_tables
 
-__all__ = ["ATTENTION_IMPLS", "KVCache", "Attention", "split_heads", "merge_heads",
-           "causal_visible"]
+__all__ = ["ATTENTION_IMPLS", "KVStorage", "KVCache", "Attention", "split_heads",
+           "merge_heads", "causal_visible"]
 
 ATTENTION_IMPLS = ("sdpa", "explicit")
 
 
-class KVCache(NamedTuple):
-    """Keys and values of past positions for one layer (after RoPE); a plain ``(k, v)`` tuple."""
+class KVStorage:
+    """Buffers with room for ``capacity`` positions of one layer's keys and values.
 
-    k: torch.Tensor  # (B, H, T_past, D)
-    v: torch.Tensor  # (B, H, T_past, D)
+    ``k`` and ``v`` are allocated by the first write, in its dtype and on its device;
+    ``filled`` counts the positions written so far. Shared by the successive
+    :class:`KVCache` of one decoding run.
+    """
+
+    __slots__ = ("capacity", "k", "v", "filled")
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.k: torch.Tensor | None = None  # (B, H, capacity, D)
+        self.v: torch.Tensor | None = None  # (B, H, capacity, D)
+        self.filled = 0
+
+
+@dataclass(frozen=True)
+class KVCache:
+    r"""Keys and values (after RoPE) of the first ``length`` positions of one layer.
+
+    It unpacks like the pair ``k, v = cache``: two (B, H, length, D) views of a
+    :class:`KVStorage`. A decoding step adds T positions with :meth:`append`, which writes them
+    in place, at ``length``: O(T) work per step, where ``torch.cat`` would copy the whole past
+    (O(length) per step, O(T^2) for a generation). See :mod:`literate_tx.numpy_backend.attention`,
+    "Incremental decoding". Because the writes are in place, autograd can differentiate through
+    a cache only until its next :meth:`append` (decoding runs under ``torch.inference_mode``).
+
+    Examples
+    --------
+    >>> kv = KVCache.empty(8).append(torch.ones(1, 2, 3, 4), torch.zeros(1, 2, 3, 4))
+    >>> kv = kv.append(torch.ones(1, 2, 1, 4), torch.ones(1, 2, 1, 4))
+    >>> k, v = kv
+    >>> kv.length, tuple(k.shape), tuple(kv.storage.k.shape), v[0, 0, :, 0].tolist()
+    (4, (1, 2, 4, 4), (1, 2, 8, 4), [0.0, 0.0, 0.0, 1.0])
+    """
+
+    storage: KVStorage
+    length: int
+
+    @classmethod
+    def empty(cls, capacity: int) -> KVCache:
+        """A cache of no positions, with room for ``capacity`` (the model's ``max_seq_len``)."""
+        return cls(KVStorage(capacity), 0)
+
+    @classmethod
+    def from_pair(cls, k: torch.Tensor, v: torch.Tensor, capacity: int) -> KVCache:
+        """A cache holding a copy of the (B, H, T, D) keys ``k`` and values ``v``."""
+        return cls.empty(max(capacity, k.shape[2])).append(k, v)
+
+    @property
+    def k(self) -> torch.Tensor:
+        """The keys, (B, H, length, D): a view of the storage."""
+        return self.storage.k[:, :, : self.length]  # (B, H, T_past, D)
+
+    @property
+    def v(self) -> torch.Tensor:
+        """The values, (B, H, length, D): a view of the storage."""
+        return self.storage.v[:, :, : self.length]  # (B, H, T_past, D)
+
+    def __iter__(self):
+        return iter((self.k, self.v))
+
+    def append(self, k: torch.Tensor, v: torch.Tensor) -> KVCache:
+        r"""The cache of ``length + T`` positions: this one followed by ``k, v`` (B, H, T, D).
+
+        Positions below ``length`` are never written, so every cache returned earlier keeps its
+        values. Two cases copy the filled positions to fresh storage instead of writing in
+        place: the storage already holds more than ``length`` positions (this cache was
+        extended before: a second continuation of the same past must not overwrite the first),
+        or it has no room for ``length + T``.
+
+        Examples
+        --------
+        >>> one = torch.ones(1, 1, 1, 2)
+        >>> past = KVCache.empty(4).append(one, one)
+        >>> a, b = past.append(2 * one, 2 * one), past.append(3 * one, 3 * one)
+        >>> a.k[0, 0, :, 0].tolist(), b.k[0, 0, :, 0].tolist()
+        ([1.0, 2.0], [1.0, 3.0])
+        """
+        s, n, T = self.storage, self.length, k.shape[2]
+        shared = s.filled != n  # another cache already wrote positions >= n of this storage
+        full = n + T > s.capacity
+        frozen = (s.k is not None and s.k.is_inference()
+                  and not torch.is_inference_mode_enabled())  # writable in inference_mode only
+        if shared or full or frozen:
+            s = KVStorage(max(s.capacity, n + T))
+        if s.k is None:
+            B, H, _, D = k.shape
+            s.k = k.new_empty(B, H, s.capacity, D)  # (B, H, T_max, D)
+            s.v = v.new_empty(B, H, s.capacity, D)  # (B, H, T_max, D)
+            if n:
+                s.k[:, :, :n] = self.k  # (B, H, T_past, D): the past, copied once
+                s.v[:, :, :n] = self.v
+        s.k[:, :, n : n + T] = k  # (B, H, T, D), written in place, eq. (attn-kv-cache)
+        s.v[:, :, n : n + T] = v  # (B, H, T, D)
+        s.filled = n + T
+        return KVCache(s, n + T)
 
 
 def split_heads(x: torch.Tensor, H: int) -> torch.Tensor:
@@ -147,9 +243,9 @@ class Attention(nn.Module):
         x: torch.Tensor,
         *,
         masks: Mapping[str, torch.Tensor] | None = None,
-        past: tuple[torch.Tensor, torch.Tensor] | None = None,
+        past: KVCache | None = None,
         need_weights: bool = False,
-    ) -> tuple[torch.Tensor, KVCache, torch.Tensor | None]:
+    ) -> tuple[torch.Tensor, KVCache | None, torch.Tensor | None]:
         r"""Causal multi-head self-attention, eqs. :eq:`attn-qkv` to :eq:`attn-out`.
 
         Parameters
@@ -158,16 +254,19 @@ class Attention(nn.Module):
         masks : mapping, optional
             Explicit dropout masks with local names (``weights_dropout``, (B, H, T, T)); see
             :mod:`~literate_tx.torch_backend.dropout`.
-        past : (k, v) of (B, H, T_past, D) Tensors, optional
-            Keys and values of earlier positions (incremental decoding).
+        past : KVCache, optional
+            Keys and values of the T_past earlier positions (incremental decoding; an empty
+            cache, ``KVCache.empty(max_seq_len)``, for the first call).
+            This call's keys and values are appended to it.
         need_weights : bool
             Return the attention weights (forces the explicit path).
 
         Returns
         -------
         out : (B, T, C) Tensor
-        kv : KVCache
-            Keys and values including the past, (B, H, T_past + T, D): the next step's ``past``.
+        kv : KVCache or None
+            With ``past``: the keys and values including the past, T_past + T positions, the
+            next step's ``past``. Without: None.
         att : (B, H, T, T_past + T) Tensor or None
             The softmax weights before dropout, when ``need_weights``.
 
@@ -175,14 +274,14 @@ class Attention(nn.Module):
         --------
         >>> from literate_tx import ModelConfig
         >>> attn = Attention(ModelConfig(10, 8, 1, 2, 16, 8, position="alibi"))
-        >>> out, kv, att = attn(torch.randn(3, 5, 8), need_weights=True)
+        >>> out, kv, att = attn(torch.randn(3, 5, 8), past=KVCache.empty(8), need_weights=True)
         >>> tuple(out.shape), tuple(kv.k.shape), bool(torch.allclose(att.sum(-1), torch.ones(1)))
         ((3, 5, 8), (3, 2, 5, 4), True)
         """
         B, T, C = x.shape
         H = self.n_heads
         D = C // H
-        T_past = 0 if past is None else past[0].shape[2]
+        T_past = 0 if past is None else past.length
         q = split_heads(linear(x, self.w_q, self.b_q), H)  # (B, H, T, D), eq. (attn-qkv)
         k = split_heads(linear(x, self.w_k, self.b_k), H)  # (B, H, T, D)
         v = split_heads(linear(x, self.w_v, self.b_v), H)  # (B, H, T, D)
@@ -190,16 +289,17 @@ class Attention(nn.Module):
             cos, sin = rope_tables(T, D, self.rope_theta, q.dtype, T_past, q.device)  # (T, D)
             q = apply_rope(q, cos, sin)  # (B, H, T, D)
             k = apply_rope(k, cos, sin)  # (B, H, T, D)
+        kv = None
         if past is not None:
-            k = torch.cat([past[0], k], dim=2)  # (B, H, T_past + T, D)
-            v = torch.cat([past[1], v], dim=2)  # (B, H, T_past + T, D)
+            kv = past.append(k, v)  # written in place after the past, not concatenated
+            k, v = kv.k, kv.v  # (B, H, T_past + T, D)
         explicit_mask = masks is not None and "weights_dropout" in masks
         if self.impl == "explicit" or need_weights or explicit_mask:
             y, att = self._explicit(q, k, v, T_past, masks)  # (B, H, T, D)
         else:
             y, att = self._sdpa(q, k, v, T_past, masks), None  # (B, H, T, D)
         out = linear(merge_heads(y), self.w_o, self.b_o)  # (B, T, C), eq. (attn-out)
-        return out, KVCache(k, v), (att if need_weights else None)
+        return out, kv, (att if need_weights else None)
 
     def _scores_bias(self, T: int, T_past: int, dtype, device) -> torch.Tensor | None:
         """ALiBi's additive bias (H, T, T_k), or None for the other position schemes."""
@@ -214,8 +314,9 @@ class Attention(nn.Module):
         bias = self._scores_bias(T, T_past, s.dtype, s.device)
         if bias is not None:
             s = s + bias  # (H, T, T_k) broadcast over B
-        visible = causal_visible(T, T_past, s.device)  # (T, T_k) causal
-        s = s.masked_fill(~visible, float("-inf"))  # (B, H, T, T_k)
+        if T > 1:  # a single query is the newest position: it sees every key, nothing to mask
+            visible = causal_visible(T, T_past, s.device)  # (T, T_k) causal
+            s = s.masked_fill(~visible, float("-inf"))  # (B, H, T, T_k)
         att = torch.softmax(s, dim=-1)  # (B, H, T, T_k), eq. (attn-out)
         att_dropped = self.weights_dropout(att, masks, "weights_dropout")  # (B, H, T, T_k)
         return att_dropped @ v, att  # (B, H, T, D), (B, H, T, T_k)
@@ -225,6 +326,8 @@ class Attention(nn.Module):
         T = q.shape[2]
         p = self.weights_dropout.p if (self.training and masks is None) else 0.0
         bias = self._scores_bias(T, T_past, q.dtype, q.device)
+        if T == 1:  # a single query is the newest position: it sees every key, nothing to mask
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=p)
         if bias is None and T_past == 0:
             return F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
         visible = causal_visible(T, T_past, q.device)  # (T, T_k)

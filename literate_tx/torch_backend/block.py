@@ -102,9 +102,9 @@ class Block(nn.Module):
         x: torch.Tensor,
         *,
         masks: Mapping[str, torch.Tensor] | None = None,
-        past: tuple[torch.Tensor, torch.Tensor] | None = None,
+        past: KVCache | None = None,
         record: dict | None = None,
-    ) -> tuple[torch.Tensor, KVCache]:
+    ) -> tuple[torch.Tensor, KVCache | None]:
         r"""One block in the layout ``cfg.residual``, eq. :eq:`residual`.
 
         Parameters
@@ -113,16 +113,16 @@ class Block(nn.Module):
         masks : mapping, optional
             Dropout masks with local names (``attn.weights_dropout``, ``attn.resid_dropout``,
             ``mlp.resid_dropout``); None lets PyTorch draw them in training mode.
-        past : (k, v), optional
-            Cached keys and values of earlier positions.
+        past : KVCache, optional
+            Cached keys and values of earlier positions (incremental decoding).
         record : dict, optional
             Filled with the hook values listed in the module docstring.
 
         Returns
         -------
         y : (B, T, C) Tensor
-        kv : KVCache
-            This layer's keys and values, including the past.
+        kv : KVCache or None
+            With ``past``: this layer's keys and values, including the past.
 
         Examples
         --------

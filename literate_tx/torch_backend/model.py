@@ -129,7 +129,7 @@ class Transformer(nn.Module):
         tokens: torch.Tensor,
         *,
         masks: Mapping[str, torch.Tensor] | None = None,
-        past: Sequence[tuple[torch.Tensor, torch.Tensor]] | None = None,
+        past: Sequence[KVCache | tuple[torch.Tensor, torch.Tensor]] | None = None,
         record: dict | None = None,
         return_kv: bool = False,
     ):
@@ -143,13 +143,15 @@ class Transformer(nn.Module):
             Explicit dropout masks by canonical mask name (``embed.dropout``,
             ``blocks.{i}.attn.weights_dropout``, ...); they replace PyTorch's random dropout.
             Without them dropout follows ``self.training``.
-        past : sequence of (k, v), optional
-            One (B, H, T_past, D) pair per layer, from an earlier call with ``return_kv=True``.
+        past : sequence of KVCache, optional
+            One per layer, from an earlier call with ``return_kv=True``; a plain pair of
+            (B, H, T_past, D) tensors is copied into a new :class:`KVCache`.
         record : dict, optional
             Filled with every hook value (``embed.out``, ``blocks.{i}.attn.weights``, ...,
             ``final_norm.out``); forces the explicit attention path.
         return_kv : bool
-            Also return the keys and values for the next incremental call.
+            Also return the keys and values for the next incremental call (in a cache with
+            room for ``max_seq_len`` positions, when ``past`` is None).
 
         Returns
         -------
@@ -167,7 +169,12 @@ class Transformer(nn.Module):
         >>> bool(torch.allclose(last[0, 0], full[0, 2]))
         True
         """
-        offset = 0 if past is None else past[0][0].shape[2]
+        T_max = self.config.max_seq_len
+        if past is not None:
+            past = [c if isinstance(c, KVCache) else KVCache.from_pair(*c, T_max) for c in past]
+        elif return_kv:
+            past = [KVCache.empty(T_max) for _ in self.blocks]  # the prompt fills them
+        offset = 0 if past is None else past[0].length
         h = self.embed(tokens, subdict(masks, "embed."), offset)  # (B, T, C)
         if record is not None:
             record["embed.out"] = h
@@ -315,14 +322,24 @@ class TorchModel:
 
     @contextlib.contextmanager
     def _mode(self, train: bool, masks):
-        """Set the module's train/eval mode and, when torch draws the dropout masks, swap in the
-        model's own generator state; restore both afterwards."""
+        """When PyTorch draws the dropout masks (``masks is None``: training without explicit
+        masks), set the module's train mode and swap in the model's own generator state; restore
+        both afterwards.
+
+        With explicit masks (``{}`` in evaluation: no dropout anywhere) every dropout site and
+        SDPA's ``dropout_p`` ignore the module's mode, so it is left as it is: ``.train()`` walks
+        every submodule, and switching to evaluation and back cost about 0.6 ms per call at two
+        layers, more than one decoding step itself.
+        """
+        if masks is not None:
+            yield
+            return
         was_training = self.module.training
         if was_training != train:  # .train() walks every submodule: skip it when already set
             self.module.train(train)
         cuda = self.device.type == "cuda"
         try:
-            if not (train and masks is None and self.config.dropout > 0):
+            if not (train and self.config.dropout > 0):
                 yield
                 return
             with torch.random.fork_rng(devices=[self.device] if cuda else []):
@@ -373,7 +390,7 @@ class TorchModel:
         arr = as_tokens(tokens, self.config)
         tensor_masks = self._masks_for(train, masks)
         record = {} if return_weights else None
-        with torch.no_grad(), self._mode(train, tensor_masks):
+        with torch.inference_mode(), self._mode(train, tensor_masks):
             logits = self.module(self._tensor(arr), masks=tensor_masks, record=record)
         logits = self._numpy(logits)
         if np.ndim(tokens) == 1:
@@ -450,8 +467,8 @@ class TorchModel:
         """
         arr = as_tokens(tokens, self.config)
         record: dict[str, torch.Tensor] = {}
-        with torch.no_grad(), self._mode(False, {}):
-            logits = self.module(self._tensor(arr), record=record)
+        with torch.inference_mode():  # no _mode: evaluation with no masks ignores train/eval
+            logits = self.module(self._tensor(arr), masks={}, record=record)
         return self._numpy(logits), {name: self._numpy(v) for name, v in record.items()}
 
     def decode(self, tokens, kv_cache=None):
@@ -461,13 +478,24 @@ class TorchModel:
         ----------
         tokens : (B, T) int array
             The new tokens (a prompt the first time, then typically one token).
-        kv_cache : list of (k, v), optional
-            As returned by the previous call: one pair of (B, H, T_past, D) tensors per layer.
+        kv_cache : list of KVCache, optional
+            As returned by the previous call, one per layer; plain pairs of (B, H, T_past, D)
+            arrays or tensors are copied into new caches.
 
         Returns
         -------
         logits : (B, T, V) ndarray
         kv_cache : list of KVCache, one per layer (tensors on the model's device)
+
+        Notes
+        -----
+        Each layer's cache holds ``max_seq_len`` positions, allocated by the first call and
+        written in place by the later ones (eq. :eq:`attn-kv-cache`), so a step copies only its
+        own keys and values, whatever the length of the past. Passing one cache to two calls
+        (two continuations of one past) is allowed: the second copies the past rather than
+        overwrite the first's new positions. The call runs under :func:`torch.inference_mode`
+        (no autograd bookkeeping) and leaves the module's train/eval mode alone: evaluation
+        without dropout masks does not depend on it.
 
         Examples
         --------
@@ -481,21 +509,23 @@ class TorchModel:
         >>> bool(np.allclose(b[0, 0], full[0, 2]))
         True
         """
-        past = None
-        if kv_cache is not None:
-            if len(kv_cache) != self.config.n_layers:
+        cfg = self.config
+        if kv_cache is None:
+            past = [KVCache.empty(cfg.max_seq_len) for _ in range(cfg.n_layers)]  # for the prompt
+        else:
+            if len(kv_cache) != cfg.n_layers:
                 raise ValueError(
                     f"kv_cache has {len(kv_cache)} layers but the model has "
-                    f"n_layers={self.config.n_layers}; pass the list returned by decode"
+                    f"n_layers={cfg.n_layers}; pass the list returned by decode"
                 )
             dt = _TORCH_DTYPES[self.dtype]
-            past = [KVCache(torch.as_tensor(k, dtype=dt, device=self.device),
-                            torch.as_tensor(v, dtype=dt, device=self.device))
-                    for k, v in kv_cache]
-        offset = 0 if past is None else past[0].k.shape[2]
-        arr = as_tokens(tokens, self.config, max_len=self.config.max_seq_len - offset)
-        with torch.no_grad(), self._mode(False, {}):
-            logits, kv = self.module(self._tensor(arr), past=past, return_kv=True)
+            past = [c if isinstance(c, KVCache) else  # a (k, v) pair of arrays: copy it
+                    KVCache.from_pair(*(torch.as_tensor(a, dtype=dt, device=self.device)
+                                        for a in c), cfg.max_seq_len)
+                    for c in kv_cache]
+        arr = as_tokens(tokens, cfg, max_len=cfg.max_seq_len - past[0].length)
+        with torch.inference_mode():  # no _mode: evaluation with no masks ignores train/eval
+            logits, kv = self.module(self._tensor(arr), masks={}, past=past, return_kv=True)
         return self._numpy(logits), kv
 
     def __repr__(self) -> str:
