@@ -26,7 +26,10 @@ of :mod:`literate_tx.numpy_backend.fast`, ``python``, ``torch-sdpa`` and ``torch
 ``generate`` / ``generate_nocache``
     Greedy generation of ``gen_tokens`` new tokens after an 8-token prompt, batch 1, through
     :func:`literate_tx.generation.generate` with ``use_cache=True`` (``model.decode`` and a
-    key/value cache) or ``use_cache=False`` (the whole sequence again for every token).
+    key/value cache) or ``use_cache=False`` (the whole sequence again for every token). Both
+    run on the same model (``max_seq_len`` raised to prompt + ``gen_tokens`` if needed) and
+    share their rounds, so the KV cache speed-up is a paired ratio like the backends' ratios;
+    the report also says whether the two produced the same tokens.
 
 Every operation is warmed up, then repeated; the backends are timed **round-robin** (one call
 of each backend in turn, ``repeats`` times) so that a change in the machine's load hits all of
@@ -502,55 +505,93 @@ def _run_group(preset, dtype, backends, ops, repeats, warmup, threads, gen_token
     models = {b: _make_model(b, cfg, dtype, params, threads) for b in names}
     gen_models = {b: _make_model(b, gen_cfg, dtype, gen_params, threads) for b in names}
     prompt_tokens = np.resize(tokens.ravel(), (1, PROMPT_LEN))
-    for op in ops:
-        generating = op.startswith("generate")
-        calls, n_tokens = {}, {}
-        for b in names:
-            m = gen_models[b] if generating else models[b]
-            new = min(gen_tokens, 16) if (generating and b == "python") else gen_tokens
-            calls[b] = _calls(b, m, prompt_tokens if generating else tokens, targets, new)[op]
-            n_tokens[b] = new if generating else preset.tokens
-        log(f"[{preset.name} {dtype}] {op}: {', '.join(names)}")
+    for group in _op_groups(ops):
+        calls, n_tokens, outputs = {}, {}, {}
+        for op in group:
+            generating = op.startswith("generate")
+            for b in names:
+                m = gen_models[b] if generating else models[b]
+                new = min(gen_tokens, 16) if (generating and b == "python") else gen_tokens
+                calls[op, b] = _calls(b, m, prompt_tokens if generating else tokens, targets,
+                                      new)[op]
+                n_tokens[op, b] = new if generating else preset.tokens
+        log(f"[{preset.name} {dtype}] {', '.join(group)}: {', '.join(names)}")
         for _ in range(warmup):
-            for b in names:
-                calls[b]()
-        times: dict[str, list[float]] = {b: [] for b in names}
+            for call in calls.values():
+                call()
+        times: dict[tuple[str, str], list[float]] = {key: [] for key in calls}
         for _ in range(repeats):
-            for b in names:
-                if settle and len(names) > 1:
+            for key, call in calls.items():  # one round: every op of the group, every backend
+                if settle and len(calls) > 1:
                     time.sleep(settle)  # let the previous backend's spinning threads go idle
                 t0 = time.perf_counter()
-                calls[b]()
-                times[b].append(time.perf_counter() - t0)
-        for b in names:
-            model = models[b]
-            s = _summary(times[b])
-            flops = None if generating else step_flops(cfg, preset.batch, preset.seq_len, op)
-            row = {"preset": preset.name, "dtype": dtype, "backend": b, "op": op,
-                   "batch": 1 if generating else preset.batch,
-                   "seq_len": PROMPT_LEN if generating else preset.seq_len,
-                   "tokens_per_call": n_tokens[b],
-                   "num_parameters": model.num_parameters(),
-                   **s,
-                   "tokens_per_s": n_tokens[b] / s["median_s"],
-                   "flops_per_call": flops,
-                   "gflops": None if flops is None else flops / s["median_s"] / 1e9}
-            if memory:
-                row.update(_memory(calls[b], traced=not b.startswith("torch-")))
-            out["results"].append(row)
-        # paired ratios of every backend against numpy-fast, round by round
-        if "numpy-fast" in names:
+                result = call()
+                times[key].append(time.perf_counter() - t0)
+                if key[0].startswith("generate"):
+                    outputs[key] = result  # the generated tokens
+        for op in group:
+            generating = op.startswith("generate")
             for b in names:
-                if b == "numpy-fast":
-                    continue
-                per_round = np.asarray(times[b]) / np.asarray(times["numpy-fast"])
-                if generating and n_tokens[b] != n_tokens["numpy-fast"]:
-                    per_round = per_round * n_tokens["numpy-fast"] / n_tokens[b]
+                model = models[b]
+                s = _summary(times[op, b])
+                flops = None if generating else step_flops(cfg, preset.batch, preset.seq_len, op)
+                row = {"preset": preset.name, "dtype": dtype, "backend": b, "op": op,
+                       "batch": 1 if generating else preset.batch,
+                       "seq_len": PROMPT_LEN if generating else preset.seq_len,
+                       "tokens_per_call": n_tokens[op, b],
+                       "num_parameters": model.num_parameters(),
+                       **s,
+                       "tokens_per_s": n_tokens[op, b] / s["median_s"],
+                       "flops_per_call": flops,
+                       "gflops": None if flops is None else flops / s["median_s"] / 1e9}
+                if memory:
+                    row.update(_memory(calls[op, b], traced=not b.startswith("torch-")))
+                out["results"].append(row)
+            # paired ratios of every backend against numpy-fast, round by round
+            if "numpy-fast" in names:
+                for b in names:
+                    if b == "numpy-fast":
+                        continue
+                    per_round = np.asarray(times[op, b]) / np.asarray(times[op, "numpy-fast"])
+                    if generating and n_tokens[op, b] != n_tokens[op, "numpy-fast"]:
+                        per_round = per_round * n_tokens[op, "numpy-fast"] / n_tokens[op, b]
+                    out["ratios"].append({
+                        "preset": preset.name, "dtype": dtype, "op": op,
+                        "name": f"numpy-fast speed-up over {b}",
+                        "median": float(np.median(per_round)), "min": float(per_round.min()),
+                        "max": float(per_round.max())})
+        # the KV cache speed-up, paired per round: the same model, prompt and number of greedy
+        # tokens with and without the cache; the two must also agree on the tokens
+        if len(group) == 2:
+            for b in names:
+                per_round = (np.asarray(times["generate_nocache", b])
+                             / np.asarray(times["generate", b]))
                 out["ratios"].append({
-                    "preset": preset.name, "dtype": dtype, "op": op,
-                    "name": f"numpy-fast speed-up over {b}",
+                    "preset": preset.name, "dtype": dtype, "op": "generate",
+                    "name": f"KV cache speed-up for {b}", "backend": b,
+                    "tokens": n_tokens["generate", b],
                     "median": float(np.median(per_round)), "min": float(per_round.min()),
-                    "max": float(per_round.max())})
+                    "max": float(per_round.max()),
+                    "same_tokens": bool(_as_list(outputs["generate", b])
+                                        == _as_list(outputs["generate_nocache", b]))})
+
+
+def _op_groups(ops: Sequence[str]) -> list[list[str]]:
+    """The ops timed in the same rounds: each op alone, except that ``generate`` and
+    ``generate_nocache`` share their rounds, so that their ratio is paired per round.
+
+    Examples
+    --------
+    >>> _op_groups(["forward", "generate", "fwd_bwd", "generate_nocache"])
+    [['forward'], ['generate', 'generate_nocache'], ['fwd_bwd']]
+    """
+    generation = [op for op in ops if op.startswith("generate")]
+    return [generation if op.startswith("generate") else [op] for op in ops
+            if not op.startswith("generate") or op == generation[0]]
+
+
+def _as_list(tokens) -> list[int]:
+    return [int(t) for t in np.asarray(tokens).ravel()]
 
 
 # --------------------------------------------------------------------------- the report
@@ -627,14 +668,13 @@ def _headlines(results) -> list[str]:
             out.append(f"{ratio['preset']} {ratio['dtype']} train step: {ratio['name']}: "
                        f"x{ratio['median']:.2f} (paired per round, min x{ratio['min']:.2f}, "
                        f"max x{ratio['max']:.2f})")
-    for r in res:
-        if r["op"] == "generate":
-            nc = _find(res, preset=r["preset"], dtype=r["dtype"], backend=r["backend"],
-                       op="generate_nocache")
-            if nc is not None:
-                out.append(f"{r['preset']} {r['dtype']} {r['backend']}: KV cache x"
-                           f"{nc['median_s'] / r['median_s']:.1f} faster for "
-                           f"{r['tokens_per_call']} new tokens")
+    for ratio in results["ratios"]:
+        if ratio["name"].startswith("KV cache speed-up"):
+            same = ("the same tokens" if ratio["same_tokens"] else
+                    "the tokens DIFFER (rounding at a near-tie of two logits?)")
+            out.append(f"{ratio['preset']} {ratio['dtype']} {ratio['backend']}: KV cache "
+                       f"x{ratio['median']:.1f} faster for {ratio['tokens']} new tokens (paired "
+                       f"per round, min x{ratio['min']:.1f}, max x{ratio['max']:.1f}; {same})")
     for r in res:
         if r["backend"] == "python" and r["op"] == "forward":
             out.append(f"{r['preset']} {r['dtype']} python forward: {r['median_s'] * 1e3:.2f} ms")
