@@ -63,6 +63,9 @@ nb_render_markdown_format = "gfm"
 # -- autodoc + napoleon (numpydoc style) ---------------------------------------------------------
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
+# Show defaults as written in the source (``dtype=np.float64``), not their repr
+# (``dtype=<class 'numpy.float64'>``).
+autodoc_preserve_defaults = True
 autodoc_default_options = {"members": True, "show-inheritance": True}
 napoleon_google_docstring = False
 napoleon_numpy_docstring = True
