@@ -16,13 +16,16 @@ projection:
 .. math::
    :label: swiglu-forward
 
-   g = x W_{gate} + b_{gate}, \quad u = x W_{up} + b_{up}, \quad
-   a = \mathrm{swish}(g) \odot u, \quad y = a W_{down} + b_{down} .
+   \begin{aligned}
+   g &= x W_{gate} + b_{gate}, & u &= x W_{up} + b_{up}, \\
+   a &= \mathrm{swish}(g) \odot u, & y &= a W_{down} + b_{down} .
+   \end{aligned}
 
 Backward
 --------
-With :math:`\delta a = \delta y\, W_{down}^\top` (eq. :eq:`linear-backward`), the MLP gives
-:math:`\delta u = f'(u) \odot \delta a`; SwiGLU's product rule gives
+With :math:`\delta a = \delta y\, W_{down}^\top` (eq. :eq:`linear-backward` of the chapter
+:doc:`Linear maps </derived/linear>`), the MLP gives :math:`\delta u = f'(u) \odot \delta a`;
+SwiGLU's product rule gives
 
 .. math::
    :label: swiglu-backward

@@ -7,11 +7,13 @@ For one row :math:`x \in \mathbb{R}^C` with gain :math:`\gamma` and shift :math:
 .. math::
    :label: ln-forward
 
-   \mu = \frac1C \sum_i x_i, \quad
-   \sigma^2 = \frac1C \sum_i (x_i - \mu)^2, \quad
-   r = (\sigma^2 + \epsilon)^{-1/2}, \quad
-   \hat x = (x - \mu)\, r, \quad
-   y = \gamma \odot \hat x + \beta .
+   \begin{aligned}
+   \mu &= \frac1C \sum_i x_i, &
+   \sigma^2 &= \frac1C \sum_i (x_i - \mu)^2, &
+   r &= (\sigma^2 + \epsilon)^{-1/2}, \\
+   \hat x &= (x - \mu)\, r, &
+   y &= \gamma \odot \hat x + \beta .
+   \end{aligned}
 
 The variance is the *biased* one (divide by :math:`C`), as in ``torch.nn.LayerNorm`` and GPT-2.
 Backward: let :math:`g = \gamma \odot \delta y` be the gradient reaching :math:`\hat x`. Since
@@ -54,7 +56,8 @@ Examples
 LayerNorm maps any row to zero mean and unit (biased) variance before the gain:
 
 >>> import numpy as np
->>> y, _ = layernorm_forward(np.array([[1.0, 2.0, 3.0, 4.0]]), np.ones(4), np.zeros(4), eps=0.0)
+>>> x = np.array([[1.0, 2.0, 3.0, 4.0]])
+>>> y, _ = layernorm_forward(x, np.ones(4), np.zeros(4), eps=0.0)
 >>> np.round(y, 4)
 array([[-1.3416, -0.4472,  0.4472,  1.3416]])
 """
@@ -143,7 +146,8 @@ def layernorm_backward(
     A gradient that is constant across the row is exactly what LayerNorm ignores:
 
     >>> import numpy as np
-    >>> _, cache = layernorm_forward(np.array([[1.0, 2.0, 4.0]]), np.ones(3), np.zeros(3), 1e-5)
+    >>> x = np.array([[1.0, 2.0, 4.0]])
+    >>> _, cache = layernorm_forward(x, np.ones(3), np.zeros(3), 1e-5)
     >>> dx, _, _ = layernorm_backward(np.ones((1, 3)), cache)
     >>> bool(np.abs(dx).max() < 1e-12)
     True
