@@ -49,7 +49,8 @@ print(f"vocabulary {task.vocab_size}, sequence length {task.seq_len}")
 print("example:", splits.train[0].text)
 
 PAIRS = [("layernorm", "pre"), ("layernorm", "post"), ("layernorm", "sandwich"),
-         ("rmsnorm", "pre"), ("rmsnorm", "post"), ("rmsnorm", "sandwich"), ("none", "pre")]
+         ("rmsnorm", "pre"), ("rmsnorm", "post"), ("rmsnorm", "sandwich"),
+         ("none", "pre")]
 ACTIVATIONS = ["gelu", "swiglu"]
 
 
@@ -86,8 +87,8 @@ for activation in ACTIVATIONS:
         stats[norm, residual, activation] = (rms, gnorm, loss)
 
 print(f"statistics of {len(stats)} models: {time.perf_counter() - start:.1f} s so far")
-print(f"{'norm':<10}{'layout':<10}{'activation':<11}{'RMS block 0':>12}{'RMS block 7':>12}"
-      f"{'|g| block 0':>12}{'|g| block 7':>12}")
+print(f"{'norm':<10}{'layout':<10}{'activation':<11}"
+      f"{'RMS block 0':>12}{'RMS block 7':>12}{'|g| block 0':>12}{'|g| block 7':>12}")
 for (norm, residual, activation), (rms, gnorm, _) in stats.items():
     print(f"{norm:<10}{residual:<10}{activation:<11}{rms[0]:>12.3f}{rms[-1]:>12.3f}"
           f"{gnorm[0]:>12.4f}{gnorm[-1]:>12.4f}")
@@ -110,7 +111,8 @@ import matplotlib.pyplot as plt
 # Colour = layout, line style = norm.
 COLORS = {("layernorm", "pre"): "C0", ("layernorm", "post"): "C1",
           ("layernorm", "sandwich"): "C2", ("rmsnorm", "pre"): "C0",
-          ("rmsnorm", "post"): "C1", ("rmsnorm", "sandwich"): "C2", ("none", "pre"): "C7"}
+          ("rmsnorm", "post"): "C1", ("rmsnorm", "sandwich"): "C2",
+          ("none", "pre"): "C7"}
 STYLES = {"layernorm": "-", "rmsnorm": "--", "none": ":"}
 layers = np.arange(DEPTH)
 
@@ -164,7 +166,7 @@ STEPS, BATCH, LR = 200, 32, 3e-3
 
 
 def answer_accuracy(model, tokens, targets):
-    """Fraction of answers (the one position per row with a target) predicted exactly."""
+    """Fraction of answers (the one target position of each row) predicted exactly."""
     logits = model.forward(tokens)  # (N, T, V)
     rows, cols = np.nonzero(targets != -100)
     return float(np.mean(logits[rows, cols].argmax(-1) == targets[rows, cols]))
@@ -184,7 +186,8 @@ for norm, residual, activation in RUNS:
         losses.append(loss)
     val_loss, _ = model.loss_and_grads(x_val, y_val)
     curves[norm, residual, activation] = losses
-    results[norm, residual, activation] = (val_loss, answer_accuracy(model, x_val, y_val))
+    accuracy = answer_accuracy(model, x_val, y_val)
+    results[norm, residual, activation] = (val_loss, accuracy)
 
 print(f"{'configuration':<30}{'val loss':>10}{'val accuracy':>14}")
 for key, (val_loss, acc) in results.items():
@@ -205,11 +208,12 @@ for (norm, residual, activation), losses in curves.items():
     color = COLORS[norm, residual]
     ls = "-." if activation == "swiglu" else STYLES[norm]
     ax.plot(losses, color=color, alpha=0.15, lw=0.8)
-    ax.plot(np.arange(len(window) - 1, STEPS), np.convolve(losses, window, mode="valid"),
-            color=color, ls=ls, lw=2, label=f"{norm}, {residual}, {activation}")
+    smooth = np.convolve(losses, window, mode="valid")  # (STEPS - 19,)
+    ax.plot(np.arange(len(window) - 1, STEPS), smooth, color=color, ls=ls, lw=2,
+            label=f"{norm}, {residual}, {activation}")
 ax.axhline(np.log(10), color="0.5", lw=0.8, ls=":")
-ax.text(STEPS - 1, np.log(10) + 0.05, "log 10: guessing a digit", ha="right", va="bottom",
-        fontsize=8)
+ax.text(STEPS - 1, np.log(10) + 0.05, "log 10: guessing a digit", ha="right",
+        va="bottom", fontsize=8)
 ax.set_xlabel("AdamW step")
 ax.set_ylabel("training loss (answer token)")
 ax.set_ylim(0, 3.2)

@@ -20,9 +20,11 @@ import tempfile
 from literate_tx.training import TrainConfig, load_trained, train
 
 run = tempfile.mkdtemp()
-config = TrainConfig(task="digits", steps=400, batch_size=32, d_model=32, n_layers=2, n_heads=2,
-                     d_ff=64, activation="relu", lr=3e-3, warmup_steps=40, n_train=2000,
-                     n_val=200, n_test=200, eval_every=100, out=run, seed=0)
+config = TrainConfig(
+    task="digits", steps=400, batch_size=32, d_model=32, n_layers=2, n_heads=2, d_ff=64,
+    activation="relu", lr=3e-3, warmup_steps=40, n_train=2000, n_val=200, n_test=200,
+    eval_every=100, out=run, seed=0,
+)
 result = train(config, quiet=True)
 print("test exact match:", result.metrics["test"]["exact_match"])
 
@@ -56,7 +58,9 @@ ids = tokenizer.encode(prompt)
 labels = [tokenizer.decode([i]) for i in ids]
 logits, cache = model.run_with_cache([ids])
 print("predicted answer:", tokenizer.decode([int(logits[0, -1].argmax())]))
-print("hooks:", list(cache)[:5], "...")
+print(f"{len(cache)} hooks, the first five:")
+for name in list(cache)[:5]:
+    print("   ", name)
 
 # %%
 # Attention of every head
@@ -100,10 +104,11 @@ x, y = task.to_arrays(examples)  # (N, T) inputs and answer-only targets
 loss, grads = model.loss_and_grads(x, y)
 print(f"loss on 64 training examples: {loss:.3f}")
 _, batch_cache = model.run_with_cache(x)
-fig = plot_layer_statistics(batch_cache, grads, model.config, title="trained digits model")
-print("mean residual norm after each block:",
-      [round(float(np.linalg.norm(batch_cache[f"blocks.{i}.resid_post"], axis=-1).mean()), 3)
-       for i in range(2)])
+fig = plot_layer_statistics(batch_cache, grads, model.config,
+                            title="trained digits model")
+resid_norms = [np.linalg.norm(batch_cache[f"blocks.{i}.resid_post"], axis=-1).mean()
+               for i in range(2)]  # mean over (N, T) of each position's norm
+print("mean residual norm after each block:", [round(float(n), 3) for n in resid_norms])
 
 # %%
 # Conclusion

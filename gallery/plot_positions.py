@@ -68,7 +68,8 @@ axes[0].set(aspect="equal", title="pair 0 at positions 0..15", xlabel="coordinat
 fig.colorbar(points, ax=axes[0], label="position t")
 for i in range(half):
     axes[1].plot(positions, angles[:, i], "o-", ms=3, label=f"pair {i}")
-axes[1].set(xlabel="position t", ylabel="angle turned (radians)", title=r"$t\,\theta_i$")
+axes[1].set(xlabel="position t", ylabel="angle turned (radians)",
+            title=r"$t\,\theta_i$")
 axes[1].legend()
 lengths = np.hypot(rotated[:, 0], rotated[:, half])
 print("length of pair 0 at every position:", np.round(lengths[:4], 6), "...")
@@ -95,6 +96,7 @@ im = ax.imshow(scores, cmap="RdBu_r")
 ax.set(xlabel="key position t", ylabel="query position s",
        title=r"$\mathrm{rope}(q, s) \cdot \mathrm{rope}(k, t)$")
 fig.colorbar(im, ax=ax)
+plt.show()
 
 # %%
 # ALiBi: a distance penalty per head
@@ -111,10 +113,12 @@ causal = np.tril(np.ones((T_a, T_a), dtype=bool))
 print("slopes:", alibi_slopes(H))
 fig, axes = plt.subplots(1, H, figsize=(12, 3.4), constrained_layout=True)
 for h, ax in enumerate(axes):
-    im = ax.imshow(np.where(causal, bias[h], np.nan), cmap="magma", vmin=bias.min(), vmax=0)
+    im = ax.imshow(np.where(causal, bias[h], np.nan), cmap="magma", vmin=bias.min(),
+                   vmax=0)
     ax.set(title=f"head {h}: slope {alibi_slopes(H)[h]:.4g}", xlabel="key j")
 axes[0].set_ylabel("query i")
 fig.colorbar(im, ax=axes, label="bias added to the score")
+plt.show()
 
 # %%
 # What the biases do to attention

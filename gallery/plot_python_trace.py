@@ -108,7 +108,8 @@ backward_steps = [r for r in trace.records
 
 # One colour per place, the same in both panels.
 places = list(dict.fromkeys(r.where for r in forward_steps))
-colors = dict(zip(places, plt.cm.viridis(np.linspace(0, 0.9, len(places))), strict=True))
+shades = plt.cm.viridis(np.linspace(0, 0.9, len(places)))  # (n_places, 4) RGBA
+colors = dict(zip(places, shades, strict=True))
 
 fig, axes = plt.subplots(2, 1, figsize=(9, 7), layout="constrained")
 for ax, steps, title in (
@@ -117,7 +118,8 @@ for ax, steps, title in (
 ):
     for where in dict.fromkeys(r.where for r in steps):
         idx = [i for i, r in enumerate(steps) if r.where == where]
-        ax.scatter(idx, [steps[i].std for i in idx], color=colors[where], label=where, s=18)
+        ax.scatter(idx, [steps[i].std for i in idx], color=colors[where], label=where,
+                   s=18)
     ax.plot([r.std for r in steps], color="0.8", lw=0.8, zorder=0)
     ax.set_yscale("log")
     ax.set_ylabel("standard deviation")
