@@ -25,9 +25,11 @@ from literate_tx import bench
 backends = ["numpy", "numpy-fast"]
 if "torch" in ltx.available_backends():
     backends += ["torch-sdpa", "torch-explicit"]
-results = bench.run_suite(presets=["small"], backends=backends, dtypes=["float32"],
-                          ops=["forward", "train_step"], repeats=3, warmup=1, memory=False,
-                          settle=0.05, verbose=False)
+results = bench.run_suite(
+    presets=["small"], backends=backends, dtypes=["float32"],
+    ops=["forward", "train_step"], repeats=3, warmup=1, memory=False, settle=0.05,
+    verbose=False,
+)
 print(f"{len(results['results'])} measurements in {results['wall_s']} s, "
       f"threads: {results['settings']['threads']}, "
       f"float32 matmul peak: {results['matmul_peak_gflops']['float32']} GFLOP/s")
@@ -69,4 +71,4 @@ plt.show()
 # element-wise work and both CPU cores, which is what makes it competitive with PyTorch's eager
 # mode on a small CPU. Run the whole benchmark with ``python -m literate_tx.bench`` (see
 # :func:`literate_tx.bench.main`), and build the fast model with
-# :class:`literate_tx.numpy_backend.fast.FastNumpyModel`.
+# :class:`~literate_tx.numpy_backend.fast.FastNumpyModel`.

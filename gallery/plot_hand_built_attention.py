@@ -7,7 +7,8 @@ model by hand so that its two heads do two known jobs, run the NumPy backend, an
 attention weights it actually computes:
 
 * head 0 is a **previous-token head**: every query attends to the position just before it;
-* head 1 is a **same-token head**: every query attends to earlier occurrences of its own token.
+* head 1 is a **same-token head**: every query attends to every position that holds its own
+  token, itself included, so a token seen for the first time attends only to itself.
 
 Nothing here is trained or faked: the heatmaps are ``model.forward(..., return_weights=True)``.
 """
@@ -23,8 +24,10 @@ import numpy as np
 import literate_tx as ltx
 
 V, T = 8, 8
-cfg = ltx.ModelConfig(vocab_size=V, d_model=16, n_layers=1, n_heads=2, d_ff=4, max_seq_len=T,
-                      norm="none", bias=False, position="learned", activation="relu")
+cfg = ltx.ModelConfig(
+    vocab_size=V, d_model=16, n_layers=1, n_heads=2, d_ff=4, max_seq_len=T,
+    norm="none", bias=False, position="learned", activation="relu",
+)
 params = {name: np.zeros(shape) for name, shape in ltx.param_shapes(cfg).items()}
 params["embed.tokens"][:, :V] = np.eye(V)  # token t -> e_t
 params["embed.positions"][:, V:] = np.eye(T)  # position p -> e_{8+p}
@@ -61,8 +64,9 @@ print("head 1, query 5 (token 3) attends to:", np.round(att[1, 5], 3))
 # --------------------
 # Rows are queries, columns keys; the upper triangle is empty because of the causal mask.
 # What to look for: head 0 is a sub-diagonal (the first token, with nothing before it, attends
-# to itself); head 1 lights up where a token meets an earlier copy of itself, splitting its
-# attention evenly when there are several.
+# to itself); head 1 fills the diagonal (every token matches itself) and lights up where a
+# token meets an earlier copy of itself, splitting its attention evenly between the matches
+# (the second ``3`` above gives 1/2 to the first ``3`` and 1/2 to itself).
 labels = [str(t) for t in tokens[0]]
 fig, axes = plt.subplots(1, 2, figsize=(9, 4.2), constrained_layout=True)
 titles = ["head 0: previous token", "head 1: same token"]
@@ -81,4 +85,5 @@ plt.show()
 # ----------
 # The attention weights are a softmax of designed dot products, masked causally
 # (:mod:`literate_tx.numpy_backend.attention`). Trained models learn heads like these on their
-# own; the digits tutorial shows one learning to find the largest digit.
+# own; :ref:`the digits tutorial <sphx_glr_auto_examples_plot_train_digits.py>` shows one
+# learning to find the largest digit.
