@@ -51,8 +51,9 @@ Walking the same steps in reverse, with :math:`\delta` denoting
    \delta k &= \delta s^\top q / \sqrt D,
    \end{aligned}
 
-followed by the inverse RoPE rotation of :math:`\delta q, \delta k` and the linear backward of
-eq. :eq:`linear-backward` for the three projections, whose input gradients add up:
+followed by the inverse RoPE rotation of :math:`\delta q, \delta k` and the linear backward
+(eq. :eq:`linear-backward` of the chapter :doc:`Linear maps </derived/linear>`) for the three
+projections, whose input gradients add up:
 :math:`\delta x = \delta q W_q^\top + \delta k W_k^\top + \delta v W_v^\top`. Masked entries have
 :math:`a = 0`, so their :math:`\delta s` is zero: no gradient flows to the future.
 
@@ -286,7 +287,8 @@ def attention_forward(
     >>> from literate_tx import ModelConfig, init_params
     >>> cfg = ModelConfig(10, 8, 1, 2, 16, 8)
     >>> params = init_params(cfg, seed=0, dtype="float64")
-    >>> p = {k.split(".")[-1]: v for k, v in params.items() if k.startswith("blocks.0.attn.")}
+    >>> prefix = "blocks.0.attn."
+    >>> p = {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
     >>> out, cache = attention_forward(np.ones((3, 5, 8)), p, cfg)
     >>> out.shape, cache.att.shape, bool(np.allclose(cache.att.sum(-1), 1.0))
     ((3, 5, 8), (3, 2, 5, 5), True)
@@ -345,7 +347,8 @@ def attention_backward(dout: np.ndarray, cache: AttentionCache) -> tuple[np.ndar
     >>> from literate_tx import ModelConfig, init_params
     >>> cfg = ModelConfig(10, 4, 1, 2, 8, 8, init_std=1.0)
     >>> params = init_params(cfg, seed=1, dtype="float64")
-    >>> p = {k.split(".")[-1]: v for k, v in params.items() if k.startswith("blocks.0.attn.")}
+    >>> prefix = "blocks.0.attn."
+    >>> p = {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
     >>> x = np.random.default_rng(0).normal(size=(1, 3, 4))
     >>> out, cache = attention_forward(x, p, cfg)
     >>> dout = np.zeros_like(out); dout[0, 0] = 1.0
