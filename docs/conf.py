@@ -145,7 +145,7 @@ def _skip_namedtuple_aliases(app, what, name, obj, skip, options):
 # ``attention`` module). A bare name in a docstring's type field (``past : KVCache``) is
 # ambiguous once all three backends are documented; point it at the documented object's own
 # backend.
-_BACKEND_TYPES = {"KVCache": "attention"}
+_BACKEND_TYPES = {"KVCache": "attention", "KVStorage": "attention"}
 _BACKEND = re.compile(r"^(literate_tx\.(?:numpy|python|torch)_backend)\.")
 
 
