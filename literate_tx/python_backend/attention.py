@@ -3,9 +3,14 @@ r"""Causal multi-head self-attention, one head at a time, with RoPE or ALiBi whe
 Derived in :mod:`literate_tx.numpy_backend.attention`: the projections and head split of eq.
 :eq:`attn-qkv`, the scaled, biased and causally masked scores of eq. :eq:`attn-scores`, the
 softmax weights and output projection of eq. :eq:`attn-out`, the backward pass of eq.
-:eq:`attn-backward` and incremental decoding with a key/value cache. The NumPy version is batched
-over heads; here every (batch, head) pair is a Python loop over small matrices, which is exactly
-the picture of eq. :eq:`attn-scores`.
+:eq:`attn-backward` and incremental decoding with a key/value cache, eq. :eq:`attn-kv-cache`. The
+NumPy version is batched over heads; here every (batch, head) pair is a Python loop over small
+matrices, which is exactly the picture of eq. :eq:`attn-scores`.
+
+The key/value cache (:class:`KVCache`) is the NumPy reference's: for every (batch, head) a list
+with room for ``max_seq_len`` rows, written in place one decoding step at a time, never
+concatenated. Lists have no views, so reading the filled prefix builds new lists of the same
+row objects (references are copied, floats are not); a row, once written, is never changed.
 
 Examples
 --------
@@ -22,6 +27,7 @@ With all-zero projections every score is equal, so the causal weights are unifor
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from itertools import chain
 from operator import add, mul
 from typing import NamedTuple
@@ -30,15 +36,118 @@ from .linear import LinearCache, linear_backward, linear_forward, matmul_t, tran
 from .positions import alibi_bias, apply_rope, rope_backward, rope_tables
 from .softmax import softmax_backward, softmax_forward
 
-__all__ = ["AttentionCache", "KVCache", "attention_forward", "attention_backward",
+__all__ = ["AttentionCache", "KVStorage", "KVCache", "attention_forward", "attention_backward",
            "split_heads", "merge_heads"]
 
 
-class KVCache(NamedTuple):
-    """Keys and values of past positions for one layer (after RoPE)."""
+class KVStorage:
+    """Buffers with room for ``capacity`` positions of one layer's keys and values.
 
-    k: list  # (B, H, T_past, D)
-    v: list  # (B, H, T_past, D)
+    ``k`` and ``v`` are allocated by the first write, in its batch and head counts: a list of
+    ``capacity`` row slots per (batch, head), ``None`` until written; ``filled`` counts the
+    positions written so far. Shared by the successive :class:`KVCache` of one decoding run.
+    """
+
+    __slots__ = ("capacity", "k", "v", "filled")
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.k: list | None = None  # (B, H, capacity, D)
+        self.v: list | None = None  # (B, H, capacity, D)
+        self.filled = 0
+
+
+def _write(buffer: list, x: list, start: int) -> None:
+    """Put the (B, H, T, D) rows of ``x`` into the (B, H, capacity, D) ``buffer`` at ``start``."""
+    for buffer_b, x_b in zip(buffer, x, strict=True):
+        for buffer_bh, x_bh in zip(buffer_b, x_b, strict=True):
+            buffer_bh[start : start + len(x_bh)] = x_bh  # same length: the slots are replaced
+
+
+@dataclass(frozen=True)
+class KVCache:
+    r"""Keys and values (after RoPE) of the first ``length`` positions of one layer.
+
+    It unpacks like the pair ``k, v = cache``: two (B, H, length, D) nested lists, the filled
+    prefix of a :class:`KVStorage`. A decoding step adds T positions with :meth:`append`, eq.
+    :eq:`attn-kv-cache`: it writes T rows per (batch, head), where concatenation would build
+    new lists of the whole past.
+
+    Examples
+    --------
+    >>> ones, zeros = [[[[1.0] * 4] * 3] * 2], [[[[0.0] * 4] * 3] * 2]  # (1, 2, 3, 4) each
+    >>> kv = KVCache.empty(8).append(ones, zeros)
+    >>> kv = kv.append([[[[1.0] * 4]] * 2], [[[[1.0] * 4]] * 2])  # (1, 2, 1, 4) each
+    >>> k, v = kv
+    >>> kv.length, len(k[0][0]), len(kv.storage.k[0][0]), [row[0] for row in v[0][0]]
+    (4, 4, 8, [0.0, 0.0, 0.0, 1.0])
+    """
+
+    storage: KVStorage
+    length: int
+
+    @classmethod
+    def empty(cls, capacity: int) -> KVCache:
+        """A cache of no positions, with room for ``capacity`` (the model's ``max_seq_len``)."""
+        return cls(KVStorage(capacity), 0)
+
+    @classmethod
+    def from_pair(cls, k: list, v: list, capacity: int) -> KVCache:
+        """A cache holding a copy of the (B, H, T, D) keys ``k`` and values ``v``.
+
+        The copy is of the lists that hold the rows; the rows themselves are shared, and the
+        cache never changes them.
+        """
+        return cls.empty(max(capacity, len(k[0][0]))).append(k, v)
+
+    @property
+    def k(self) -> list:
+        """The keys, (B, H, length, D): new lists of the storage's first ``length`` rows."""
+        return [[k_bh[: self.length] for k_bh in k_b]
+                for k_b in self.storage.k]  # (B, H, T_past, D)
+
+    @property
+    def v(self) -> list:
+        """The values, (B, H, length, D): new lists of the storage's first ``length`` rows."""
+        return [[v_bh[: self.length] for v_bh in v_b]
+                for v_b in self.storage.v]  # (B, H, T_past, D)
+
+    def __iter__(self):
+        return iter((self.k, self.v))
+
+    def append(self, k: list, v: list) -> KVCache:
+        r"""The cache of ``length + T`` positions: this one followed by ``k, v`` (B, H, T, D).
+
+        Positions below ``length`` are never written, so every cache returned earlier keeps its
+        values. Two cases copy the filled positions to fresh storage instead of writing in
+        place: the storage already holds more than ``length`` positions (this cache was
+        extended before: a second continuation of the same past must not overwrite the first),
+        or it has no room for ``length + T``.
+
+        Examples
+        --------
+        >>> one, two, three = ([[[[x, x]]]] for x in (1.0, 2.0, 3.0))  # (1, 1, 1, 2) each
+        >>> past = KVCache.empty(4).append(one, one)
+        >>> a, b = past.append(two, two), past.append(three, three)
+        >>> [row[0] for row in a.k[0][0]], [row[0] for row in b.k[0][0]]
+        ([1.0, 2.0], [1.0, 3.0])
+        """
+        s, n, T = self.storage, self.length, len(k[0][0])
+        shared = s.filled != n  # another cache already wrote positions >= n of this storage
+        full = n + T > s.capacity
+        if shared or full:
+            s = KVStorage(max(s.capacity, n + T))
+        if s.k is None:
+            B, H = len(k), len(k[0])
+            s.k = [[[None] * s.capacity for _ in range(H)] for _ in range(B)]  # (B, H, T_max, D)
+            s.v = [[[None] * s.capacity for _ in range(H)] for _ in range(B)]  # (B, H, T_max, D)
+            if n:
+                _write(s.k, self.k, 0)  # (B, H, T_past, D): the past, copied once
+                _write(s.v, self.v, 0)
+        _write(s.k, k, n)  # (B, H, T, D), written in place, eq. (attn-kv-cache)
+        _write(s.v, v, n)  # (B, H, T, D)
+        s.filled = n + T
+        return KVCache(s, n + T)
 
 
 class AttentionCache(NamedTuple):
@@ -55,6 +164,7 @@ class AttentionCache(NamedTuple):
     att_dropped: list  # (B, H, T, T), weights after dropout
     weights_mask: list | None  # (B, H, T, T)
     rope: tuple[list, list] | None  # cos, sin: (T, D)
+    kv: KVCache | None = None  # with ``past``: the keys and values including this call's
 
 
 def split_heads(x: list, H: int) -> list:
@@ -104,7 +214,9 @@ def attention_forward(
     weights_mask : (B, H, T, T) nested list, optional
         Attention-dropout mask (training).
     past : KVCache, optional
-        Keys and values of earlier positions (incremental decoding; no backward then).
+        Keys and values of the T_past earlier positions (incremental decoding; no backward
+        then). This call's keys and values are appended to it (an empty cache,
+        ``KVCache.empty(max_seq_len)``, for the first call).
     tracer : Tracer, optional
         Reports each step (see :mod:`~literate_tx.python_backend.trace`).
 
@@ -112,8 +224,8 @@ def attention_forward(
     -------
     out : (B, T, C) nested list
     cache : AttentionCache
-        ``cache.att`` holds the attention weights (B, H, T, T_past + T); ``cache.k`` and
-        ``cache.v`` include the past, ready to be the next step's ``past``.
+        ``cache.att`` holds the attention weights (B, H, T, T_past + T); with ``past``,
+        ``cache.kv`` is the :class:`KVCache` of T_past + T positions, the next step's ``past``.
 
     Examples
     --------
@@ -130,7 +242,7 @@ def attention_forward(
     """
     T = len(x[0])
     H, D = cfg.n_heads, cfg.d_head
-    T_past = 0 if past is None else len(past.k[0][0])
+    T_past = 0 if past is None else past.length
     q, lin_q = linear_forward(x, p["w_q"], p.get("b_q"))  # (B, T, C), eq. (attn-qkv)
     k, lin_k = linear_forward(x, p["w_k"], p.get("b_k"))  # (B, T, C)
     v, lin_v = linear_forward(x, p["w_v"], p.get("b_v"))  # (B, T, C)
@@ -140,11 +252,10 @@ def attention_forward(
         rope = rope_tables(T, D, cfg.rope_theta, offset=T_past)  # (T, D) each
         q = apply_rope(q, *rope)  # (B, H, T, D)
         k = apply_rope(k, *rope)  # (B, H, T, D)
+    kv = None
     if past is not None:
-        k = [[pk + kk for pk, kk in zip(pk_b, k_b, strict=True)]
-             for pk_b, k_b in zip(past.k, k, strict=True)]  # (B, H, T_past + T, D)
-        v = [[pv + vv for pv, vv in zip(pv_b, v_b, strict=True)]
-             for pv_b, v_b in zip(past.v, v, strict=True)]  # (B, H, T_past + T, D)
+        kv = past.append(k, v)  # written in place after the past, eq. (attn-kv-cache)
+        k, v = kv.k, kv.v  # (B, H, T_past + T, D)
     if tracer:
         tracer("queries", q, "B H T D")
         tracer("keys", k, "B H T D")
@@ -156,10 +267,11 @@ def attention_forward(
          for q_b, k_b in zip(q, k, strict=True)]  # (B, H, T, T_k), eq. (attn-scores)
     if cfg.position == "alibi":
         s = [zip_map(add, s_b, alibi_bias(H, T, T_k, offset=T_past)) for s_b in s]  # (B, H, T, T_k)
-    s = [[[[s_ij if j <= T_past + i else -math.inf for j, s_ij in enumerate(row)]  # causal
-           for i, row in enumerate(s_bh)]
-          for s_bh in s_b]
-         for s_b in s]  # (B, H, T, T_k)
+    if T > 1:  # a single query is the newest position: it sees every key, nothing to mask
+        s = [[[[s_ij if j <= T_past + i else -math.inf for j, s_ij in enumerate(row)]  # causal
+               for i, row in enumerate(s_bh)]
+              for s_bh in s_b]
+             for s_b in s]  # (B, H, T, T_k)
     att = softmax_forward(s)  # (B, H, T, T_k), eq. (attn-out)
     att_dropped = att if weights_mask is None else zip_map(mul, att, weights_mask)  # (B, H, T, T_k)
     y = merge_heads([[matmul_t(a_bh, transpose(v_bh)) for a_bh, v_bh in zip(a_b, v_b, strict=True)]
@@ -173,7 +285,7 @@ def attention_forward(
         tracer("heads merged", y, "B T C")
         tracer("attention output", out, "B T C")
     cache = AttentionCache(lin_q, lin_k, lin_v, lin_o, q, k, v, att, att_dropped, weights_mask,
-                           rope)
+                           rope, kv)
     return out, cache
 
 
@@ -209,7 +321,7 @@ def attention_backward(dout: list, cache: AttentionCache, *, tracer=None) -> tup
     >>> max(abs(v) for row in dx[0][1:] for v in row) == 0.0, sorted(grads)
     (True, ['b_k', 'b_o', 'b_q', 'b_v', 'w_k', 'w_o', 'w_q', 'w_v'])
     """
-    lin_q, lin_k, lin_v, lin_o, q, k, v, att, att_dropped, weights_mask, rope = cache
+    lin_q, lin_k, lin_v, lin_o, q, k, v, att, att_dropped, weights_mask, rope, _ = cache
     H, D = len(q[0]), len(q[0][0][0])
     grads = {}
     dy, grads["w_o"], grads["b_o"] = linear_backward(dout, lin_o)  # (B, T, C)

@@ -198,7 +198,7 @@ class PythonModel:
         """Run eq. :eq:`model-forward`; return logits and everything the backward needs."""
         cfg, p = self.config, self._pass_params()
         masks = masks or {}
-        offset = 0 if past is None else len(past[0].k[0][0])
+        offset = 0 if past is None else past[0].length
         h, emb = embedding_forward(tokens, p["embed.tokens"],
                                    self._position_table(len(tokens[0]), offset), offset)
         if tracer:
@@ -407,12 +407,21 @@ class PythonModel:
         tokens : (B, T) int array
             The new tokens (a prompt the first time, then typically one token).
         kv_cache : list of KVCache, optional
-            As returned by the previous call (keys and values as nested lists).
+            As returned by the previous call, one per layer; plain pairs of (B, H, T_past, D)
+            arrays or nested lists are copied into new caches.
 
         Returns
         -------
         logits : (B, T, V) ndarray
         kv_cache : list of KVCache, one per layer
+
+        Notes
+        -----
+        Each layer's cache holds ``max_seq_len`` positions, allocated by the first call and
+        written in place by the later ones (eq. :eq:`attn-kv-cache`), so a step writes only its
+        own keys and values, whatever the length of the past. Passing one cache to two calls
+        (two continuations of one past) is allowed: the second copies the past rather than
+        overwrite the first's new positions.
 
         Examples
         --------
@@ -426,14 +435,23 @@ class PythonModel:
         >>> bool(np.allclose(b[0, 0], full[0, 2]))
         True
         """
-        if kv_cache is not None:
-            kv_cache = [KVCache(*(x.tolist() if hasattr(x, "tolist") else x for x in layer))
-                        for layer in kv_cache]
-        offset = 0 if kv_cache is None else len(kv_cache[0].k[0][0])
-        arr = as_tokens(tokens, self.config, max_len=self.config.max_seq_len - offset)
-        logits, (_, _, blocks, _, _) = self._forward(arr.tolist(), None, None, kv_cache,
+        cfg = self.config
+        if kv_cache is None:
+            past = [KVCache.empty(cfg.max_seq_len) for _ in range(cfg.n_layers)]  # for the prompt
+        else:
+            if len(kv_cache) != cfg.n_layers:
+                raise ValueError(
+                    f"kv_cache has {len(kv_cache)} layers but the model has "
+                    f"n_layers={cfg.n_layers}; pass the list returned by decode"
+                )
+            past = [c if isinstance(c, KVCache) else  # a (k, v) pair of arrays or lists: copy it
+                    KVCache.from_pair(*(np.asarray(a, dtype=np.float64).tolist() for a in c),
+                                      cfg.max_seq_len)  # as doubles, like all arithmetic here
+                    for c in kv_cache]
+        arr = as_tokens(tokens, cfg, max_len=cfg.max_seq_len - past[0].length)
+        logits, (_, _, blocks, _, _) = self._forward(arr.tolist(), None, None, past,
                                                      tracer=make_tracer(self.trace))
-        return self._out(logits), [KVCache(c.attn.k, c.attn.v) for c in blocks]
+        return self._out(logits), [c.attn.kv for c in blocks]
 
     def __repr__(self) -> str:
         return (f"PythonModel({self.config.n_layers} layers, d_model={self.config.d_model}, "
