@@ -10,7 +10,7 @@ Forward
    z = N_{final}(h^{(L)})\, W_{head},
 
 with :math:`W_{head} = E^\top` when the embeddings are tied. The loss is the cross-entropy of
-eq. :eq:`ce-forward`.
+eq. :eq:`ce-forward` in the chapter on the loss.
 
 Backward
 --------
@@ -324,8 +324,8 @@ class NumpyModel:
         Notes
         -----
         Each layer's cache holds ``max_seq_len`` positions, allocated by the first call and
-        written in place by the later ones (eq. :eq:`attn-kv-cache`), so a step copies only its
-        own keys and values, whatever the length of the past. Passing one cache to two calls
+        written in place by the later ones (eq. :eq:`attn-kv-cache` of the attention chapter),
+        so a step copies only its own keys and values, whatever the length of the past. Passing one cache to two calls
         (two continuations of one past) is allowed: the second copies the past rather than
         overwrite the first's new positions.
 
