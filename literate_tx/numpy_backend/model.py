@@ -325,9 +325,9 @@ class NumpyModel:
         -----
         Each layer's cache holds ``max_seq_len`` positions, allocated by the first call and
         written in place by the later ones (eq. :eq:`attn-kv-cache` of the attention chapter),
-        so a step copies only its own keys and values, whatever the length of the past. Passing one cache to two calls
-        (two continuations of one past) is allowed: the second copies the past rather than
-        overwrite the first's new positions.
+        so a step copies only its own keys and values, whatever the length of the past.
+        Passing one cache to two calls (two continuations of one past) is allowed: the second
+        copies the past rather than overwrite the first's new positions.
 
         Examples
         --------
