@@ -767,15 +767,15 @@ class _NumpyEngine:
     """Hand-written gradients and :class:`literate_tx.optim.AdamW` on the model's own arrays."""
 
     def __init__(self, model, cfg: TrainConfig):
+        from .numpy_backend.fast import FastAdamW, FastNumpyModel
         from .optim import AdamW
 
-        if getattr(model, "fast", False):  # the in-place AdamW of the speed path, bit-identical
-            from .numpy_backend.fast import FastAdamW as AdamW
-
+        # the speed path's in-place AdamW gives bit-identical updates
+        optimizer_class = FastAdamW if isinstance(model, FastNumpyModel) else AdamW
         self.model, self.cfg = model, cfg
         # NumpyModel computes with model.params: the optimiser updates those arrays in place
         self.params = model.params
-        self.optimizer = AdamW(self.params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
+        self.optimizer = optimizer_class(self.params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
                                eps=cfg.eps, weight_decay=cfg.weight_decay,
                                decay_filter=default_decay_filter)
         self.dropout_rng: np.random.Generator | None = None
