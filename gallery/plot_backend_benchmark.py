@@ -27,7 +27,7 @@ if "torch" in ltx.available_backends():
     backends += ["torch-sdpa", "torch-explicit"]
 results = bench.run_suite(
     presets=["small"], backends=backends, dtypes=["float32"],
-    ops=["forward", "train_step"], repeats=3, warmup=1, memory=False, settle=0.3,
+    ops=["forward", "train_step"], repeats=3, warmup=1, memory=False, lead_in=0.2,
     verbose=False,
 )
 print(f"{len(results['results'])} measurements in {results['wall_s']} s, "

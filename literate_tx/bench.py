@@ -398,7 +398,7 @@ def run_suite(presets: Sequence[str] = ("tiny", "small", "medium"),
               dtypes: Sequence[str] = ("float32", "float64"),
               repeats: int = 7, warmup: int = 2, threads: int | None = None,
               ops: Sequence[str] = OPS, gen_tokens: int = 256, memory: bool = True,
-              settle: float = 0.3, verbose: bool = True) -> dict:
+              lead_in: float = 0.2, settle: float = 0.0, verbose: bool = True) -> dict:
     r"""Time every (preset, dtype, backend, op); return a JSON-ready dict.
 
     Parameters
@@ -417,11 +417,18 @@ def run_suite(presets: Sequence[str] = ("tiny", "small", "medium"),
         New tokens per generation call (capped by 16 for ``python``).
     memory : bool
         Also measure peak memory (one more call per operation).
+    lead_in : float
+        When several backends alternate, each timed call is preceded by untimed calls of the
+        *same* operation, back to back, for at least this many seconds (at least one call).
+        The timed call then runs as in a training or generation loop: on cores the previous
+        backend's spinning BLAS / OpenMP threads have left, with the caches and the machine
+        warm. ``0`` times each call straight after the previous backend's.
     settle : float
-        Seconds to sleep before each timed call when several backends alternate: idle BLAS
-        and OpenMP threads spin after a call and would steal a core from the next backend.
-        With 0.05-0.1 s, PyTorch's SDPA forward on the ``small`` preset measured 7-10x slower
-        right after a NumPy call than alone (2026-12, 2-core Xeon); 0.3 s removed the effect.
+        Seconds to sleep before each timed call (after the lead-in), when several backends
+        alternate. The old way of letting spinning threads go idle; it is not the default
+        because waking from idle costs a virtual machine's cores 5-15 % of the next call
+        (2026-12, 2-core AMD EPYC guest: numpy-fast's medium training step 107 ms after a
+        0.3 s sleep, 93 ms back to back, 96 ms after a 0.3 s busy wait).
     verbose : bool
         Print progress to stderr.
 
@@ -446,6 +453,9 @@ def run_suite(presets: Sequence[str] = ("tiny", "small", "medium"),
                              ("gen_tokens", gen_tokens, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"{name}={value!r} is not allowed; {name} must be an int >= {low}")
+    for name, value in (("lead_in", lead_in), ("settle", settle)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise ValueError(f"{name}={value!r} is not allowed; {name} must be seconds >= 0")
     threads = _usable_cpus() if threads is None else threads
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ValueError(f"threads={threads!r} is not allowed; threads must be an int >= 1")
@@ -459,7 +469,7 @@ def run_suite(presets: Sequence[str] = ("tiny", "small", "medium"),
     out: dict = {"settings": {"presets": list(presets), "backends": list(backends),
                               "dtypes": list(dtypes), "repeats": repeats, "warmup": warmup,
                               "threads": threads, "ops": list(ops), "gen_tokens": gen_tokens,
-                              "settle_s": settle,
+                              "lead_in_s": lead_in, "settle_s": settle,
                               "prompt_len": PROMPT_LEN},
                  "load_before": _load(), "results": [], "ratios": []}
     started = time.perf_counter()
@@ -471,7 +481,7 @@ def run_suite(presets: Sequence[str] = ("tiny", "small", "medium"),
             preset = PRESETS[preset_name]
             for dtype in dtypes:
                 _run_group(preset, dtype, backends, ops, repeats, warmup, threads, gen_tokens,
-                           memory, settle, out, log)
+                           memory, lead_in, settle, out, log)
         # the peak again at the end: the load may have changed during the run
         end_peak = {dt: round(matmul_peak(dt), 2) for dt in dtypes}
         out["matmul_peak_gflops_end"] = end_peak
@@ -491,7 +501,7 @@ def _check_choice(name, values, allowed):
 
 
 def _run_group(preset, dtype, backends, ops, repeats, warmup, threads, gen_tokens, memory,
-               settle, out, log):
+               lead_in, settle, out, log):
     """One preset and dtype: build every backend's model on the same weights, time round-robin."""
     from .params import init_params
 
@@ -523,8 +533,10 @@ def _run_group(preset, dtype, backends, ops, repeats, warmup, threads, gen_token
         times: dict[tuple[str, str], list[float]] = {key: [] for key in calls}
         for _ in range(repeats):
             for key, call in calls.items():  # one round: every op of the group, every backend
-                if settle and len(calls) > 1:
-                    time.sleep(settle)  # let the previous backend's spinning threads go idle
+                if len(calls) > 1:
+                    _lead_in(call, lead_in)  # run as in a loop, not just after another backend
+                    if settle:
+                        time.sleep(settle)
                 t0 = time.perf_counter()
                 result = call()
                 times[key].append(time.perf_counter() - t0)
@@ -575,6 +587,23 @@ def _run_group(preset, dtype, backends, ops, repeats, warmup, threads, gen_token
                     "max": float(per_round.max()),
                     "same_tokens": bool(_as_list(outputs["generate", b])
                                         == _as_list(outputs["generate_nocache", b]))})
+
+
+def _lead_in(call: Callable[[], object], seconds: float) -> int:
+    """Run ``call`` untimed, back to back, for at least ``seconds`` (once at least if > 0).
+
+    Examples
+    --------
+    >>> _lead_in(lambda: None, 0.0), _lead_in(lambda: time.sleep(0.01), 0.001)
+    (0, 1)
+    """
+    if seconds <= 0:
+        return 0
+    n, start = 0, time.perf_counter()
+    while n == 0 or time.perf_counter() - start < seconds:
+        call()
+        n += 1
+    return n
 
 
 def _op_groups(ops: Sequence[str]) -> list[list[str]]:
@@ -628,7 +657,8 @@ def format_report(results: dict) -> str:
              f"load average before {results['load_before']}, after {results.get('load_after')}",
              f"matmul peak GFLOP/s: start {results['matmul_peak_gflops']}, end "
              f"{results.get('matmul_peak_gflops_end')}",
-             f"repeats {st['repeats']} after {st['warmup']} warm-up, round-robin over backends; "
+             f"repeats {st['repeats']} after {st['warmup']} warm-up, round-robin over backends, "
+             f"lead-in {st.get('lead_in_s', 0)} s, settle {st.get('settle_s', 0)} s; "
              f"wall {results.get('wall_s')} s", ""]
     header = (f"{'backend':15s} {'op':17s} {'median ms':>10s} {'IQR ms':>15s} {'min-max ms':>17s} "
               f"{'tokens/s':>10s} {'GFLOP/s':>8s} {'%peak':>6s} {'tracemalloc MB':>14s} "
@@ -716,8 +746,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="BLAS / torch / numpy-fast threads (default: usable CPUs)")
     parser.add_argument("--gen-tokens", type=int, default=None,
                         help="new tokens per generation (default 256; 32 with --quick)")
-    parser.add_argument("--settle", type=float, default=0.3,
-                        help="seconds of sleep before each timed call (idle threads stop spinning)")
+    parser.add_argument("--lead-in", type=float, default=0.2,
+                        help="seconds of untimed back-to-back calls of the same backend before "
+                             "each timed call (default 0.2)")
+    parser.add_argument("--settle", type=float, default=0.0,
+                        help="seconds of sleep before each timed call (default 0)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory calls")
     parser.add_argument("--quick", action="store_true",
                         help="few repeats, 32 generated tokens: a smoke run")
@@ -753,7 +786,7 @@ def run(args: argparse.Namespace) -> int:
         warmup=args.warmup if args.warmup is not None else (1 if args.quick else 2),
         threads=args.threads,
         gen_tokens=args.gen_tokens if args.gen_tokens is not None else (32 if args.quick else 256),
-        memory=not args.no_memory, settle=args.settle)
+        memory=not args.no_memory, lead_in=args.lead_in, settle=args.settle)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "benchmark_results.json").write_text(json.dumps(results, indent=1))

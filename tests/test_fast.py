@@ -172,9 +172,18 @@ def test_bench_quick_smoke(tmp_path, capsys):
 
     code = bench.main(["--presets", "tiny", "--backends", "numpy,numpy-fast,python",
                        "--dtypes", "float64", "--repeats", "1", "--warmup", "0",
-                       "--gen-tokens", "3", "--settle", "0", "--out", str(tmp_path)])
+                       "--gen-tokens", "3", "--lead-in", "0.01", "--out", str(tmp_path)])
     assert code == 0
     data = (tmp_path / "benchmark_results.json").read_text()
     assert '"numpy-fast"' in data
     assert (tmp_path / "report.txt").exists()
     assert "Headline figures" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("name", "value"), [("lead_in", -0.1), ("settle", -1), ("lead_in", "0.2"),
+                                         ("settle", True)])
+def test_bench_bad_waits(name, value):
+    from literate_tx import bench
+
+    with pytest.raises(ValueError, match=f"{name}="):
+        bench.run_suite(presets=["tiny"], backends=["numpy"], **{name: value})
