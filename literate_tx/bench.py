@@ -33,9 +33,11 @@ of :mod:`literate_tx.numpy_backend.fast`, ``python``, ``torch-sdpa`` and ``torch
 
 Every operation is warmed up, then repeated; the backends are timed **round-robin** (one call
 of each backend in turn, ``repeats`` times) so that a change in the machine's load hits all of
-them alike, and ratios are taken between calls of the same round. We report the median, the
-inter-quartile range and the min / max of the wall-clock times (``time.perf_counter``), tokens
-per second (B·T tokens per call; new tokens for generation), and:
+them alike, and ratios are taken between calls of the same round. Each timed call follows a
+**lead-in** of untimed calls of the same backend and operation (``lead_in`` seconds, at least
+one call), so that it runs as in a loop rather than straight after another backend. We report
+the median, the inter-quartile range and the min / max of the wall-clock times
+(``time.perf_counter``), tokens per second (B·T tokens per call; new tokens for generation), and:
 
 * **FLOPs** per call from the usual estimate (:func:`literate_tx.plots.flops_per_token`):
   :math:`6N + 12\,L\,T\,C` per token for forward + backward, a third of it for the forward pass,
