@@ -41,7 +41,7 @@ print(f"{len(results['results'])} measurements in {results['wall_s']} s, "
 # rate (:math:`6N + 12LTC` per token for a step) and its fraction of a large matmul's rate
 # measured in the same run. Look at how far from the matmul peak a small model stays: the
 # element-wise work and the Python overhead between the products do not run at matmul speed.
-print(bench.format_report(results))
+print(bench.format_report(results, compact=True))
 
 # %%
 # Training throughput

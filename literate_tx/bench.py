@@ -77,6 +77,7 @@ import math
 import os
 import platform
 import sys
+import textwrap
 import time
 import tracemalloc
 from collections.abc import Callable, Sequence
@@ -634,8 +635,16 @@ def _find(results, **key):
     return None
 
 
-def format_report(results: dict) -> str:
+def format_report(results: dict, compact: bool = False) -> str:
     r"""A plain-text report: environment, one table per preset and dtype, and the headline ratios.
+
+    Parameters
+    ----------
+    results : dict
+        As returned by :func:`run_suite`.
+    compact : bool
+        Only the median, tokens/s, GFLOP/s and %peak columns, and a short BLAS line: about 75
+        characters wide, for a narrow page (the gallery). The full report is 140 wide.
 
     Examples
     --------
@@ -647,24 +656,29 @@ def format_report(results: dict) -> str:
     tiny float64 ...
     backend         op                  median ms ...
     numpy           forward ...
+    >>> max(map(len, format_report(res, compact=True).splitlines())) <= 80
+    True
     """
     env, st = results["environment"], results["settings"]
     lines = ["literate_tx benchmark", "=" * 21,
              f"cpu: {env.get('cpu')} ({env['cpus_usable']} usable), threads: {st['threads']}, "
              f"torch threads: {env.get('torch_threads', '-')}",
              f"numpy {env['numpy']}, torch {env.get('torch', '-')}, python {env['python']}",
-             f"BLAS: {env['blas']}",
+             f"BLAS: {_blas_line(env['blas']) if compact else env['blas']}",
              f"OPENBLAS_CORETYPE={env['OPENBLAS_CORETYPE']} "
              f"OPENBLAS_L2_SIZE={env['OPENBLAS_L2_SIZE']}",
              f"load average before {results['load_before']}, after {results.get('load_after')}",
              f"matmul peak GFLOP/s: start {results['matmul_peak_gflops']}, end "
              f"{results.get('matmul_peak_gflops_end')}",
-             f"repeats {st['repeats']} after {st['warmup']} warm-up, round-robin over backends, "
+             f"repeats {st['repeats']} after {st['warmup']} warm-up, round-robin over backends,",
              f"lead-in {st.get('lead_in_s', 0)} s, settle {st.get('settle_s', 0)} s; "
              f"wall {results.get('wall_s')} s", ""]
     header = (f"{'backend':15s} {'op':17s} {'median ms':>10s} {'IQR ms':>15s} {'min-max ms':>17s} "
               f"{'tokens/s':>10s} {'GFLOP/s':>8s} {'%peak':>6s} {'tracemalloc MB':>14s} "
               f"{'RSS+ MB':>8s} {'params':>8s}")
+    if compact:
+        header = (f"{'backend':15s} {'op':17s} {'median ms':>10s} {'tokens/s':>10s} "
+                  f"{'GFLOP/s':>8s} {'%peak':>6s}")
     groups: dict[tuple, list] = {}
     for r in results["results"]:
         groups.setdefault((r["preset"], r["dtype"]), []).append(r)
@@ -677,17 +691,33 @@ def format_report(results: dict) -> str:
         for r in sorted(rows, key=lambda r: (OPS.index(r["op"]), BACKENDS.index(r["backend"]))):
             ms = 1e3
             frac = r.get("peak_fraction")
+            gflops = "" if r["gflops"] is None else format(r["gflops"], ".2f")
+            peak = "" if frac is None else format(100 * frac, ".1f")
+            if compact:
+                lines.append(f"{r['backend']:15s} {r['op']:17s} {r['median_s'] * ms:10.3f} "
+                             f"{r['tokens_per_s']:10.0f} {gflops:>8s} {peak:>6s}")
+                continue
             lines.append(
                 f"{r['backend']:15s} {r['op']:17s} {r['median_s'] * ms:10.3f} "
                 f"{r['q25_s'] * ms:7.2f}-{r['q75_s'] * ms:<7.2f} "
                 f"{r['min_s'] * ms:8.2f}-{r['max_s'] * ms:<8.2f} {r['tokens_per_s']:10.0f} "
-                f"{'' if r['gflops'] is None else format(r['gflops'], '.2f'):>8s} "
-                f"{'' if frac is None else format(100 * frac, '.1f'):>6s} "
+                f"{gflops:>8s} {peak:>6s} "
                 f"{_mb(r.get('tracemalloc_peak_mb')):>14s} {_mb(r.get('rss_peak_delta_mb')):>8s} "
                 f"{r['num_parameters']:8d}")
         lines.append("")
     lines += ["Headline figures", "----------------"] + _headlines(results)
+    if compact:  # the table rows are 72 wide; wrap the prose lines
+        lines = [part for line in lines
+                 for part in (textwrap.wrap(line, 78, subsequent_indent="    ") or [""])]
     return "\n".join(lines) + "\n"
+
+
+def _blas_line(blas) -> str:
+    """``openblas 0.3.31 SkylakeX, 2 threads`` for each BLAS library (or the note, unchanged)."""
+    if not isinstance(blas, list):
+        return str(blas)
+    return "; ".join(f"{b.get('internal_api')} {b.get('version')} {b.get('architecture')}, "
+                     f"{b.get('num_threads')} threads" for b in blas) or "none found"
 
 
 def _mb(x):
