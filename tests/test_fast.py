@@ -110,18 +110,20 @@ def test_training_steps_equal_reference(cfg, data, dtype, weight_decay):
 
 
 @given(shape=st.sampled_from([(3,), (2, 5), (4, 3, 2)]), seed=st.integers(0, 2**16),
-       steps=st.integers(1, 4), dtype=st.sampled_from(["float64", "float32"]),
-       weight_decay=st.sampled_from([0.0, 0.05]))
-def test_fast_adamw_is_bit_identical(shape, seed, steps, dtype, weight_decay):
+       steps=st.integers(1, 4), dtype=st.sampled_from(["float64", "float32", "mixed"]),
+       weight_decay=st.sampled_from([0.0, 0.05]), threads=st.sampled_from([1, 2, 3]))
+def test_fast_adamw_is_bit_identical(shape, seed, steps, dtype, weight_decay, threads):
+    """Flat moments split over 1-3 threads, or per parameter when the dtypes differ."""
     rng = np.random.default_rng(seed)
-    init = {"w": rng.normal(size=shape).astype(dtype),
-            "b": rng.normal(size=shape[-1:]).astype(dtype)}
+    init = {"w": rng.normal(size=shape).astype("float64" if dtype == "mixed" else dtype),
+            "b": rng.normal(size=shape[-1:]).astype("float32" if dtype == "mixed" else dtype)}
     a = {k: v.copy() for k, v in init.items()}
     b = {k: v.copy() for k, v in init.items()}
     opt_a = AdamW(a, lr=0.01, weight_decay=weight_decay)
-    opt_b = FastAdamW(b, lr=0.01, weight_decay=weight_decay)
+    opt_b = FastAdamW(b, lr=0.01, weight_decay=weight_decay, threads=threads)
+    assert opt_b._flat_intact() == (dtype != "mixed")
     for _ in range(steps):
-        grads = {k: rng.normal(size=v.shape).astype(dtype) for k, v in init.items()}
+        grads = {k: rng.normal(size=v.shape).astype(v.dtype) for k, v in init.items()}
         opt_a.step(grads)
         opt_b.step(grads)
     for k in init:
@@ -208,3 +210,33 @@ def test_bench_bad_waits(name, value):
 
     with pytest.raises(ValueError, match=f"{name}="):
         bench.run_suite(presets=["tiny"], backends=["numpy"], **{name: value})
+
+
+def test_fast_adamw_state_round_trip_and_replaced_moments():
+    """load_state_dict writes into the flat buffers (still flat, still exact); a moment array
+    replaced by the user is used as it is (the per-parameter path)."""
+    rng = np.random.default_rng(0)
+    init = {"w": rng.normal(size=(4, 3)), "b": rng.normal(size=3)}
+    a, b = ({k: v.copy() for k, v in init.items()} for _ in range(2))
+    opt_a, opt_b = AdamW(a, lr=0.01), FastAdamW(b, lr=0.01)
+    grads = [{k: rng.normal(size=v.shape) for k, v in init.items()} for _ in range(4)]
+    for g in grads[:2]:
+        opt_a.step(g)
+        opt_b.step(g)
+    resumed = FastAdamW({k: v.copy() for k, v in b.items()}, lr=0.0)
+    resumed.load_state_dict(opt_b.state_dict())
+    assert resumed._flat_intact()
+    resumed.state["v"]["b"] = resumed.state["v"]["b"].copy()  # no longer a view
+    assert not resumed._flat_intact()
+    for g in grads[2:]:
+        opt_a.step(g)
+        resumed.step(g)
+    for k in init:
+        assert np.array_equal(a[k], resumed.params[k])
+        assert np.array_equal(opt_a.state["v"][k], resumed.state["v"][k])
+
+
+@pytest.mark.parametrize("threads", [0, 1.5, True])
+def test_fast_adamw_bad_threads(threads):
+    with pytest.raises(ValueError, match="threads="):
+        FastAdamW({"w": np.zeros(2)}, threads=threads)
