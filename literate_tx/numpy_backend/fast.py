@@ -463,6 +463,16 @@ def _mlp_bwd(dy, cache):
 
 
 # --------------------------------------------------------------------------- the model
+def _check_threads(threads: int | None) -> int:
+    """``threads``, or by default the CPUs this process may use, at most 2; a clear error for
+    anything but a positive int."""
+    if threads is None:
+        threads = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                      else (os.cpu_count() or 1))
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads={threads!r} is not allowed; threads must be a positive "
+                         "int (or None for automatic)")
+    return threads
 
 
 class FastNumpyModel(NumpyModel):
@@ -501,13 +511,7 @@ class FastNumpyModel(NumpyModel):
     def __init__(self, config: ModelConfig, params: Mapping | None = None, *, seed: int = 0,
                  dtype: str = "float32", threads: int | None = None, keep_memory: bool = True):
         super().__init__(config, params, seed=seed, dtype=dtype)
-        if threads is None:
-            threads = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                          else (os.cpu_count() or 1))
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise ValueError(f"threads={threads!r} is not allowed; threads must be a positive "
-                             "int (or None for automatic)")
-        self.threads = threads
+        self.threads = threads = _check_threads(threads)
         self._pool = ThreadPoolExecutor(threads - 1) if threads > 1 else None
         self._blas = None
         if threads > 1:
@@ -774,13 +778,7 @@ class FastAdamW(AdamW):
     def __init__(self, params: Mapping[str, np.ndarray], *args, threads: int | None = None,
                  **kwargs):
         super().__init__(params, *args, **kwargs)  # AdamW's arguments and defaults
-        if threads is None:
-            threads = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                          else (os.cpu_count() or 1))
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise ValueError(f"threads={threads!r} is not allowed; threads must be a positive "
-                             "int (or None for automatic)")
-        self.threads = threads
+        self.threads = threads = _check_threads(threads)
         self._pool = ThreadPoolExecutor(threads - 1) if threads > 1 else None
         self._flat = None
         dtypes = {p.dtype for p in self.params.values()}
