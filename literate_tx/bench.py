@@ -784,6 +784,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--settle", type=float, default=0.0,
                         help="seconds of sleep before each timed call (default 0)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory calls")
+    parser.add_argument("--compact", action="store_true",
+                        help="print a narrow table (median, tokens/s, GFLOP/s, %%peak); "
+                             "report.txt keeps every column")
     parser.add_argument("--quick", action="store_true",
                         help="few repeats, 32 generated tokens: a smoke run")
     parser.add_argument("--out", default="bench_results",
@@ -824,7 +827,7 @@ def run(args: argparse.Namespace) -> int:
     (out / "benchmark_results.json").write_text(json.dumps(results, indent=1))
     report = format_report(results)
     (out / "report.txt").write_text(report)
-    print(report)
+    print(format_report(results, compact=True) if getattr(args, "compact", False) else report)
     print(f"wrote {out / 'benchmark_results.json'} and {out / 'report.txt'}")
     return 0
 

@@ -240,3 +240,17 @@ def test_fast_adamw_state_round_trip_and_replaced_moments():
 def test_fast_adamw_bad_threads(threads):
     with pytest.raises(ValueError, match="threads="):
         FastAdamW({"w": np.zeros(2)}, threads=threads)
+
+
+def test_bench_compact_prints_narrow_and_keeps_the_full_report(tmp_path, capsys):
+    from literate_tx import bench
+
+    code = bench.main(["--presets", "tiny", "--backends", "numpy,numpy-fast", "--dtypes",
+                       "float64", "--ops", "forward", "--repeats", "1", "--warmup", "0",
+                       "--no-memory", "--lead-in", "0", "--compact", "--out", str(tmp_path)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    table = [line for line in printed.splitlines() if " forward " in line]
+    assert len(table) == 2
+    assert max(map(len, printed.splitlines()[:-1])) <= 80  # the last line names the files
+    assert "tracemalloc MB" in (tmp_path / "report.txt").read_text()
