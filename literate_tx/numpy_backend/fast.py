@@ -813,12 +813,15 @@ class FastAdamW(AdamW):
                 if self.decay[name]:
                     p *= 1 - eta * self.weight_decay  # eq. (12)
         consts = (step_size, bias_correction2_sqrt)
-        if not self._flat_intact():
-            for name in self.params:
-                self._update(grads[name], self.state["m"][name], self.state["v"][name],
-                             self.__dict__.setdefault("_scratch", {}).setdefault(
-                                 name, np.empty_like(self.params[name])), *consts)
-                self.params[name] -= self._scratch[name]
+        if not self._flat_intact():  # one parameter at a time, a scratch buffer each
+            scratch = self.__dict__.setdefault("_scratch", {})
+            for name, p in self.params.items():
+                buf = scratch.get(name)
+                if buf is None:
+                    buf = scratch[name] = np.empty_like(p)
+                self._update(grads[name], self.state["m"][name], self.state["v"][name], buf,
+                             *consts)
+                p -= buf
             return
         f = self._flat
         g, buf = f["g"], f["buf"]  # (P,) each
