@@ -673,12 +673,13 @@ def format_report(results: dict, compact: bool = False) -> str:
              f"repeats {st['repeats']} after {st['warmup']} warm-up, round-robin over backends,",
              f"lead-in {st.get('lead_in_s', 0)} s, settle {st.get('settle_s', 0)} s; "
              f"wall {results.get('wall_s')} s", ""]
-    header = (f"{'backend':15s} {'op':17s} {'median ms':>10s} {'IQR ms':>15s} {'min-max ms':>17s} "
-              f"{'tokens/s':>10s} {'GFLOP/s':>8s} {'%peak':>6s} {'tracemalloc MB':>14s} "
-              f"{'RSS+ MB':>8s} {'params':>8s}")
     if compact:
         header = (f"{'backend':15s} {'op':17s} {'median ms':>10s} {'tokens/s':>10s} "
                   f"{'GFLOP/s':>8s} {'%peak':>6s}")
+    else:
+        header = (f"{'backend':15s} {'op':17s} {'median ms':>10s} {'IQR ms':>15s} "
+                  f"{'min-max ms':>17s} {'tokens/s':>10s} {'GFLOP/s':>8s} {'%peak':>6s} "
+                  f"{'tracemalloc MB':>14s} {'RSS+ MB':>8s} {'params':>8s}")
     groups: dict[tuple, list] = {}
     for r in results["results"]:
         groups.setdefault((r["preset"], r["dtype"]), []).append(r)
@@ -827,7 +828,7 @@ def run(args: argparse.Namespace) -> int:
     (out / "benchmark_results.json").write_text(json.dumps(results, indent=1))
     report = format_report(results)
     (out / "report.txt").write_text(report)
-    print(format_report(results, compact=True) if getattr(args, "compact", False) else report)
+    print(format_report(results, compact=True) if args.compact else report)
     print(f"wrote {out / 'benchmark_results.json'} and {out / 'report.txt'}")
     return 0
 
