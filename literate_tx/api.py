@@ -72,7 +72,9 @@ def create_model(
     **backend_options
         Passed to the backend: ``device="cuda"`` or ``attention="explicit"`` for torch;
         ``fast=True`` (with ``threads=``) for the NumPy backend's speed path,
-        :class:`~literate_tx.numpy_backend.fast.FastNumpyModel`, proven equal to the reference.
+        :class:`~literate_tx.numpy_backend.fast.FastNumpyModel`, proven equal to the reference;
+        ``fast=True`` for the pure-Python backend's,
+        :class:`~literate_tx.python_backend.fast.FastPythonModel`.
 
     Returns
     -------
@@ -101,6 +103,10 @@ def create_model(
 
         return NumpyModel(config, params, seed=seed, dtype=dtype, **backend_options)
     if backend == "python":
+        if backend_options.pop("fast", False):
+            from .python_backend.fast import FastPythonModel
+
+            return FastPythonModel(config, params, seed=seed, dtype=dtype, **backend_options)
         from .python_backend import PythonModel
 
         return PythonModel(config, params, seed=seed, dtype=dtype, **backend_options)

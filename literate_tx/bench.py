@@ -10,7 +10,8 @@ It writes ``benchmark_results.json`` and ``report.txt`` into ``--out`` and print
 What is measured
 ----------------
 For each size preset, dtype and backend (``numpy`` the reference, ``numpy-fast`` the speed path
-of :mod:`literate_tx.numpy_backend.fast`, ``python``, ``torch-sdpa`` and ``torch-explicit``):
+of :mod:`literate_tx.numpy_backend.fast`, ``python``, ``python-fast`` the speed path of
+:mod:`literate_tx.python_backend.fast`, ``torch-sdpa`` and ``torch-explicit``):
 
 ``forward``
     Logits of a (B, T) batch in evaluation mode. NumPy / Python: ``model.forward``; PyTorch:
@@ -21,7 +22,8 @@ of :mod:`literate_tx.numpy_backend.fast`, ``python``, ``torch-sdpa`` and ``torch
 ``train_step``
     ``fwd_bwd`` plus one AdamW update: :class:`literate_tx.optim.AdamW` for ``numpy``,
     :class:`~literate_tx.numpy_backend.fast.FastAdamW` (bit-identical) for ``numpy-fast``,
-    :class:`literate_tx.python_backend.optim.AdamW` for ``python``, ``torch.optim.AdamW``
+    :class:`literate_tx.python_backend.optim.AdamW` for ``python`` and ``python-fast``,
+    ``torch.optim.AdamW``
     (default ``foreach`` implementation) for PyTorch.
 ``generate`` / ``generate_nocache``
     Greedy generation of ``gen_tokens`` new tokens after an 8-token prompt, batch 1, through
@@ -120,7 +122,8 @@ PRESETS: dict[str, Preset] = {
     "small": Preset("small", ModelConfig(65, 64, 2, 4, 256, max_seq_len=64), 8, 64),
     "medium": Preset("medium", ModelConfig(65, 128, 4, 4, 512, max_seq_len=128), 16, 128),
 }
-BACKENDS = ("numpy", "numpy-fast", "python", "torch-sdpa", "torch-explicit")
+BACKENDS = ("numpy", "numpy-fast", "python", "python-fast", "torch-sdpa", "torch-explicit")
+PYTHON_BACKENDS = ("python", "python-fast")  # run only on presets where they finish in time
 OPS = ("forward", "fwd_bwd", "train_step", "generate", "generate_nocache")
 PROMPT_LEN = 8
 
@@ -311,6 +314,8 @@ def _make_model(backend: str, config: ModelConfig, dtype: str, params, threads: 
         except ImportError:
             threads = 1
         return FastNumpyModel(config, params, dtype=dtype, threads=threads)
+    if backend == "python-fast":
+        return create_model(config, "python", params=params, dtype=dtype, fast=True)
     if backend.startswith("torch-"):
         return create_model(config, "torch", params=params, dtype=dtype,
                             attention=backend.split("-", 1)[1])
@@ -371,7 +376,7 @@ def _calls(backend: str, model, tokens: np.ndarray, targets: np.ndarray, gen_tok
             return loss
 
     else:
-        if backend == "python":
+        if backend in PYTHON_BACKENDS:
             from .python_backend.optim import AdamW as Optimiser
         elif backend == "numpy-fast":
             from .numpy_backend.fast import FastAdamW as Optimiser
@@ -407,9 +412,11 @@ def run_suite(presets: Sequence[str] = ("tiny", "small", "medium"),
     Parameters
     ----------
     presets : sequence of {"tiny", "small", "medium"}
-    backends : sequence of {"numpy", "numpy-fast", "python", "torch-sdpa", "torch-explicit"}
-        ``python`` runs only on presets where it finishes in reasonable time (``tiny``); PyTorch
-        backends are skipped when PyTorch is not installed.
+    backends : sequence of str
+        Any of ``BACKENDS``: ``"numpy"``, ``"numpy-fast"``, ``"python"``, ``"python-fast"``,
+        ``"torch-sdpa"``, ``"torch-explicit"``. The two pure-Python ones run only on presets where
+        they finish in reasonable time (``tiny``); PyTorch backends are skipped when PyTorch is
+        not installed.
     dtypes : sequence of {"float32", "float64"}
     repeats, warmup : int
         Timed and untimed calls per operation (round-robin over the backends).
@@ -512,7 +519,7 @@ def _run_group(preset, dtype, backends, ops, repeats, warmup, threads, gen_token
     rng = np.random.default_rng(0)
     tokens = rng.integers(0, cfg.vocab_size, size=(preset.batch, preset.seq_len))
     targets = rng.integers(0, cfg.vocab_size, size=(preset.batch, preset.seq_len))
-    names = [b for b in backends if b != "python" or preset.python]
+    names = [b for b in backends if b not in PYTHON_BACKENDS or preset.python]
     gen_cfg = cfg.replace(max_seq_len=max(cfg.max_seq_len, PROMPT_LEN + gen_tokens))
     params = init_params(cfg, seed=0, dtype=dtype)
     gen_params = init_params(gen_cfg, seed=0, dtype=dtype)
@@ -525,7 +532,8 @@ def _run_group(preset, dtype, backends, ops, repeats, warmup, threads, gen_token
             generating = op.startswith("generate")
             for b in names:
                 m = gen_models[b] if generating else models[b]
-                new = min(gen_tokens, 16) if (generating and b == "python") else gen_tokens
+                new = (min(gen_tokens, 16) if (generating and b in PYTHON_BACKENDS)
+                       else gen_tokens)
                 calls[op, b] = _calls(b, m, prompt_tokens if generating else tokens, targets,
                                       new)[op]
                 n_tokens[op, b] = new if generating else preset.tokens
@@ -740,8 +748,9 @@ def _headlines(results) -> list[str]:
                        f"x{ratio['median']:.1f} faster for {ratio['tokens']} new tokens (paired "
                        f"per round, min x{ratio['min']:.1f}, max x{ratio['max']:.1f}; {same})")
     for r in res:
-        if r["backend"] == "python" and r["op"] == "forward":
-            out.append(f"{r['preset']} {r['dtype']} python forward: {r['median_s'] * 1e3:.2f} ms")
+        if r["backend"] in PYTHON_BACKENDS and r["op"] == "forward":
+            out.append(f"{r['preset']} {r['dtype']} {r['backend']} forward: "
+                       f"{r['median_s'] * 1e3:.2f} ms")
     for r in res:
         if r["backend"] == "torch-sdpa" and r["op"] in ("fwd_bwd", "train_step"):
             ex = _find(res, preset=r["preset"], dtype=r["dtype"], backend="torch-explicit",

@@ -9,7 +9,8 @@ them and cite the same equation labels.
 Modules, in the order a forward pass uses them: :mod:`~.positions`, :mod:`~.embedding`,
 :mod:`~.norms`, :mod:`~.linear`, :mod:`~.softmax`, :mod:`~.attention`, :mod:`~.activations`,
 :mod:`~.feedforward`, :mod:`~.dropout`, :mod:`~.block`, :mod:`~.loss`, :mod:`~.model`, plus
-:mod:`~.trace`, which reports every step of a pass with its shape and statistics.
+:mod:`~.trace`, which reports every step of a pass with its shape and statistics, and the speed
+path :mod:`~.fast` (the same model with faster dot products, proven equal).
 
 Examples
 --------

@@ -17,8 +17,10 @@ about a twentieth of a forward pass of a small model, so :func:`linear_forward` 
 :class:`~literate_tx.python_backend.model.PythonModel` keeps each matrix's columns from pass to
 pass (gathering them again when the matrix changes) and hands its linear layers such pairs; a
 plain nested list works everywhere and is transposed on the spot. The dot products themselves,
-``sum(map(mul, row, col))``, are as fast as CPython 3.11 multiplies and adds two lists of floats;
-they take about nine tenths of a forward pass.
+``sum(map(mul, row, col))``, are the fastest *plain* way CPython 3.11 has to multiply and add two
+lists of floats; they take about nine tenths of a forward pass. The speed path
+(:mod:`~literate_tx.python_backend.fast`) computes them from distances, :func:`math.dist`, three
+times as fast; a weight is used through its ``times`` method, so both kinds plug in here.
 
 Leading axes are handled as NumPy's ``reshape(-1, n)`` would: :func:`rows` lists the rows of a
 (..., n) nested list (sharing them, not copying) and :func:`unrows` regroups computed rows into
@@ -195,6 +197,20 @@ class Weight(NamedTuple):
     rows: list  # (n, m), W itself
     cols: list  # (m, n), the columns of W, i.e. the rows of W^T
 
+    def times(self, x_rows: list, b: list | None = None) -> list[list[float]]:
+        r"""The rows of :math:`x W + b` for a list of input rows: ``matmul_t(x_rows, cols, b)``.
+
+        :func:`linear_forward` calls this method of whatever weight it is given, so that a
+        weight that brings a faster product along (the speed path's
+        :class:`~literate_tx.python_backend.fast.NormedWeight`) is used the same way.
+
+        Examples
+        --------
+        >>> Weight([[1.0, 2.0], [3.0, 4.0]], [(1.0, 3.0), (2.0, 4.0)]).times([[1.0, 1.0]])
+        [[4.0, 6.0]]
+        """
+        return matmul_t(x_rows, self.cols, b)
+
 
 class LinearCache(NamedTuple):
     """What :func:`linear_backward` needs: the input and the weight."""
@@ -211,7 +227,8 @@ def linear_forward(x: list, w: list, b: list | None = None) -> tuple[list, Linea
     ----------
     x : (..., n) nested list
     w : (n, m) nested list, or Weight
-        :math:`W`, or :math:`W` with its columns.
+        :math:`W`, or :math:`W` with its columns (any object with ``rows`` and a ``times``
+        method, such as :class:`~literate_tx.python_backend.fast.NormedWeight`).
     b : (m,) list or None
 
     Returns
@@ -225,9 +242,9 @@ def linear_forward(x: list, w: list, b: list | None = None) -> tuple[list, Linea
     >>> len(y), len(y[0]), len(y[0][0]), y[0][0][0]
     (2, 3, 5, 4.0)
     """
-    w, cols = w if isinstance(w, Weight) else (w, transpose(w))  # (n, m), (m, n)
-    y = matmul_t(rows(x), cols, b)  # (N, m), eq. (linear-forward); N = all leading axes, + b
-    return unrows(y, x), LinearCache(x, w, b is not None)
+    w = w if hasattr(w, "times") else Weight(w, transpose(w))  # W (n, m) with its columns (m, n)
+    y = w.times(rows(x), b)  # (N, m), eq. (linear-forward); N = all leading axes, + b
+    return unrows(y, x), LinearCache(x, w.rows, b is not None)
 
 
 def linear_backward(dy: list, cache: LinearCache) -> tuple[list, list, list | None]:

@@ -182,9 +182,20 @@ class PythonModel:
 
         Every matrix outside the embedding is the weight of a linear layer.
         """
-        return {name: Weight(w, self._columns(name))
+        return {name: self._weight(name)
                 if isinstance(w[0], list) and not name.startswith("embed.") else w
                 for name, w in self.params.items()}
+
+    def _weight(self, name: str, tied_head: bool = False) -> Weight:
+        r"""The matrix ``name`` with its columns; ``tied_head``: :math:`E^\top` for the head.
+
+        The tied head's rows are the columns of :math:`E` and its columns are the rows of
+        :math:`E`. (The speed path, :class:`~literate_tx.python_backend.fast.FastPythonModel`,
+        overrides this method and nothing else.)
+        """
+        if tied_head:
+            return Weight(self._columns(name), self.params[name])
+        return Weight(self.params[name], self._columns(name))
 
     def _position_table(self, T: int, offset: int) -> list | None:
         cfg = self.config
@@ -226,9 +237,8 @@ class PythonModel:
                 tracer.at("final_norm")("output", h, "B T C")
         if record is not None:
             record["final_norm.out"] = h
-        # tied: the head's rows are the columns of E and its columns are the rows of E
-        w_head = (Weight(self._columns("embed.tokens"), p["embed.tokens"]) if cfg.tie_embeddings
-                  else p["lm_head.w"])  # (C, V)
+        w_head = (self._weight("embed.tokens", tied_head=True) if cfg.tie_embeddings
+                  else p["lm_head.w"])  # (C, V); tied: E^T
         logits, head = linear_forward(h, w_head)  # (B, T, V)
         if tracer:
             tracer.at("lm_head")("logits", logits, "B T V")
