@@ -587,25 +587,28 @@ class Adam(Optimizer):
         bias_correction2 = 1 - self.beta2**t
         step_size = eta / bias_correction1
         bias_correction2_sqrt = math.sqrt(bias_correction2)
+        # the hyperparameters as local names: the loop below runs once per scalar parameter
+        beta1, beta2, eps, wd, sqrt = self.beta1, self.beta2, self.eps, self.weight_decay, math.sqrt
         for name, p in self.params.items():
+            decay = wd != 0 and self.decay[name]
             # the rows of p, its gradient and its state, walked together, element by element
             for p_row, g_row, m_row, v_row in _rows(
                 p, grads[name], self.state["m"][name], self.state["v"][name]
             ):
                 for i in range(len(p_row)):
                     g = g_row[i]
-                    if self.weight_decay != 0 and self.decay[name]:
+                    if decay:
                         if self.decoupled:
                             # decoupled decay (AdamW), eq. (12)
-                            p_row[i] *= 1 - eta * self.weight_decay
+                            p_row[i] *= 1 - eta * wd
                         else:
                             # coupled L2 decay (Adam), eq. (3)
-                            g = g + self.weight_decay * p_row[i]
+                            g = g + wd * p_row[i]
                     # first and second moments, eqs. (7)-(8)
-                    m_row[i] = self.beta1 * m_row[i] + (1 - self.beta1) * g
-                    v_row[i] = self.beta2 * v_row[i] + (1 - self.beta2) * g * g
+                    m_row[i] = beta1 * m_row[i] + (1 - beta1) * g
+                    v_row[i] = beta2 * v_row[i] + (1 - beta2) * g * g
                     # eps after the sqrt, eq. (11)
-                    denom = math.sqrt(v_row[i]) / bias_correction2_sqrt + self.eps
+                    denom = sqrt(v_row[i]) / bias_correction2_sqrt + eps
                     p_row[i] -= step_size * (m_row[i] / denom)  # eq. (11)
 
 
