@@ -167,6 +167,52 @@ def test_float32_has_no_float64_intermediates():
     assert {g.dtype for g in grads.values()} == {np.dtype(np.float32)}
 
 
+@given(cfg=configs(max_seq_len=8), data=st.data(), dtype=st.sampled_from(["float64", "float32"]))
+def test_fast_decoding_equals_reference_decoding(cfg, data, dtype):
+    # a prompt, then one token at a time, then a second continuation of the same past (which must
+    # not overwrite the first's positions), all against the reference's decode and forward
+    params = random_params(cfg, data.draw(st.integers(0, 2**16)), scale=0.5, dtype=dtype)
+    ref, fast = NumpyModel(cfg, params, dtype=dtype), FastNumpyModel(cfg, params, dtype=dtype)
+    tol = F64 if dtype == "float64" else F32
+    B = data.draw(st.integers(1, 2))
+    T = data.draw(st.integers(2, cfg.max_seq_len))
+    split = data.draw(st.integers(1, T - 1))
+    tokens = np.random.default_rng(data.draw(st.integers(0, 2**16))).integers(
+        0, cfg.vocab_size, size=(B, T))
+    a, kv_ref = ref.decode(tokens[:, :split])
+    b, kv_fast = fast.decode(tokens[:, :split])
+    _close(a, b, tol, "prompt logits")
+    past_ref, past_fast = kv_ref, kv_fast
+    for t in range(split, T):
+        a, kv_ref = ref.decode(tokens[:, t:t + 1], kv_ref)
+        b, kv_fast = fast.decode(tokens[:, t:t + 1], kv_fast)
+        assert b.dtype == np.dtype(dtype)
+        _close(a, b, tol, f"step {t} logits")
+    _close(fast.forward(tokens)[:, -1], b[:, 0], tol, "last step against the full forward pass")
+    for (k_r, v_r), (k_f, v_f) in zip(kv_ref, kv_fast, strict=True):
+        _close(k_r, k_f, tol, "keys")
+        _close(v_r, v_f, tol, "values")
+    other = (tokens[:, split:split + 1] + 1) % cfg.vocab_size  # another continuation of the prompt
+    a, _ = ref.decode(other, past_ref)
+    b, _ = fast.decode(other, past_fast)
+    _close(a, b, tol, "second continuation")
+
+
+def test_fast_decoding_takes_plain_pairs_and_checks_like_the_reference():
+    cfg = ltx.ModelConfig(10, 8, 2, 2, 16, 6)
+    ref = NumpyModel(cfg, seed=3, dtype="float64")
+    fast = FastNumpyModel(cfg, ref.parameters(), dtype="float64", threads=1)
+    _, kv = ref.decode([[1, 2, 3]])
+    pairs = [(np.array(k), np.array(v)) for k, v in kv]  # plain (k, v) arrays are copied in
+    a, _ = ref.decode([[4]], pairs)
+    b, _ = fast.decode([[4]], pairs)
+    _close(a, b, F64, "logits from plain pairs")
+    with pytest.raises(ValueError, match="kv_cache has 1 layers"):
+        fast.decode([[4]], pairs[:1])
+    with pytest.raises(ValueError, match="max_seq_len|at most"):
+        fast.decode([[1, 2, 3, 4]], kv)  # 3 + 4 positions > max_seq_len = 6
+
+
 def test_api_and_inherited_methods():
     cfg = ltx.ModelConfig(10, 8, 2, 2, 16, 8, position="rope")
     fast = FastNumpyModel(cfg, seed=0, dtype="float64", threads=2)

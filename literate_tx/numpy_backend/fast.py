@@ -45,8 +45,11 @@ H=4, F=512, T=128, B=16; factors are for the training step, each against the ver
 7. **The embedding backward as a one-hot matrix product** for small vocabularies instead of
    ``np.add.at``, which is unbuffered and slow.
 
+``decode`` (incremental decoding with the key/value cache) runs the same kernels on the new
+tokens; the reference's own checks and :class:`~.attention.KVCache` are kept.
+
 What it does not change: the parameters (canonical names, shapes and dtype), the dropout masks
-(drawn by the same generator in the same order), ``decode``, ``run_with_cache`` and
+(drawn by the same generator in the same order), ``run_with_cache`` and
 ``forward(..., return_weights=True)``, which are the reference's own.
 
 Tolerances
@@ -242,9 +245,17 @@ class _Norm(NamedTuple):
     has_bias: bool
 
 
+@functools.lru_cache(maxsize=16)
+def _mean_vector(C: int, dtype: np.dtype) -> np.ndarray:
+    """The (C,) vector of 1/C that :func:`_row_mean` multiplies by (read-only, made once)."""
+    vec = np.full(C, 1.0 / C, dtype=dtype)
+    vec.setflags(write=False)
+    return vec
+
+
 def _row_mean(x):
     """Mean of each row of ``x`` (N, C) as a matrix-vector product (BLAS, ~4x ``x.mean(-1)``)."""
-    return (x @ np.full(x.shape[-1], 1.0 / x.shape[-1], dtype=x.dtype))[:, None]  # (N, 1)
+    return (x @ _mean_vector(x.shape[-1], x.dtype))[:, None]  # (N, 1)
 
 
 def _norm_fwd(kind, x, weight, bias, eps):
@@ -328,31 +339,67 @@ class _Attn(NamedTuple):
     y: np.ndarray  # (N, C), merged heads
 
 
-def _attention_fwd(x, B, T, p, cfg, weights_mask):
+def _attention_fwd(x, B, T, p, cfg, weights_mask, past=None):
     r"""Eqs. (attn-qkv) to (attn-out) with one QKV product and heads as strided views.
 
     The score scale :math:`1/\sqrt{D}` of eq. (attn-scores) is folded into :math:`W_q` and
     :math:`b_q` (a (C, C) product instead of a pass over every (T, T) score matrix, forward and
     backward); RoPE is linear, so rotating the scaled query is the same.
+
+    With ``past`` (a :class:`~.attention.KVCache`, incremental decoding) the new keys and values
+    are appended to it and the T queries, at positions ``T_past ..``, attend to all
+    ``T_past + T`` keys; the third value returned is the extended cache (None without ``past``).
     """
     C, H, D = cfg.d_model, cfg.n_heads, cfg.d_head
     scale = 1.0 / math.sqrt(D)
-    w_qkv = np.concatenate([p["w_q"] * scale, p["w_k"], p["w_v"]], axis=1)  # (C, 3C)
-    b_qkv = np.concatenate([p["b_q"] * scale, p["b_k"], p["b_v"]]) if cfg.bias else None
-    qkv = _linear(x, w_qkv, b_qkv).reshape(B, T, 3, H, D)  # (B, T, 3, H, D)
-    q, k, v = (qkv[:, :, i].transpose(0, 2, 1, 3) for i in range(3))  # (B, H, T, D) views
+    T_past = 0 if past is None else past.length
+    if past is None:
+        w_qkv = np.concatenate([p["w_q"] * scale, p["w_k"], p["w_v"]], axis=1)  # (C, 3C)
+        b_qkv = np.concatenate([p["b_q"] * scale, p["b_k"], p["b_v"]]) if cfg.bias else None
+        qkv = _linear(x, w_qkv, b_qkv).reshape(B, T, 3, H, D)  # (B, T, 3, H, D)
+        q, k, v = (qkv[:, :, i].transpose(0, 2, 1, 3) for i in range(3))  # (B, H, T, D) views
+    else:  # a decoding step has few rows: three small products cost less than concatenating
+        w_qkv = None  # no backward pass after decoding
+        q, k, v = (_linear(x, p[f"w_{n}"], p.get(f"b_{n}")).reshape(B, T, H, D)
+                   .transpose(0, 2, 1, 3) for n in "qkv")  # (B, H, T, D) each
+        q *= scale  # (B, H, T, D), the scaled query, as W_q / sqrt(D) gives
     rope = None
     if cfg.position == "rope":
-        rope = rope_tables(T, D, cfg.rope_theta, x.dtype)  # (T, D) each
+        rope = rope_tables(T, D, cfg.rope_theta, x.dtype, offset=T_past)  # (T, D) each
         q, k = apply_rope(q, *rope), apply_rope(k, *rope)  # (B, H, T, D)
-    s = q @ k.transpose(0, 1, 3, 2)  # (B, H, T, T), scaled scores; BLAS per head via strides
-    s += _score_bias(T, H, cfg.position == "alibi", x.dtype.name)  # causal mask (and ALiBi)
-    att = _softmax_inplace(s)  # (B, H, T, T)
-    att_dropped = att if weights_mask is None else att * weights_mask  # (B, H, T, T)
+    kv = None
+    if past is not None:
+        kv = past.append(k, v)  # written in place after the past, eq. (attn-kv-cache)
+        k, v = kv.k, kv.v  # (B, H, T_past + T, D)
+    s = q @ k.transpose(0, 1, 3, 2)  # (B, H, T, T_k), scaled scores; BLAS per head via strides
+    if past is None:
+        s += _score_bias(T, H, cfg.position == "alibi", x.dtype.name)  # causal mask (and ALiBi)
+    else:
+        bias = _decode_bias(T, T_past, H, cfg.position == "alibi", x.dtype)
+        if bias is not None:
+            s += bias  # (T, T_k) or (H, T, T_k)
+    att = _softmax_inplace(s)  # (B, H, T, T_k)
+    att_dropped = att if weights_mask is None else att * weights_mask  # (B, H, T, T_k)
     y = (att_dropped @ v).transpose(0, 2, 1, 3).reshape(B * T, C)  # (N, C), merged heads
     out = _linear(y, p["w_o"], p.get("b_o"))  # (N, C)
     return out, _Attn(x, w_qkv, p["w_o"], cfg.bias, q, k, v, att, att_dropped, weights_mask,
-                      rope, y)
+                      rope, y), kv
+
+
+def _decode_bias(T: int, T_past: int, H: int, alibi: bool, dtype) -> np.ndarray | None:
+    """:func:`_score_bias` for T queries at positions ``T_past ..`` against ``T_past + T`` keys.
+
+    A single query is the newest position: it sees every key, so only ALiBi is left.
+    """
+    T_k = T_past + T
+    bias = None
+    if T > 1:
+        future = np.arange(T_k)[None, :] > np.arange(T_past, T_k)[:, None]  # (T, T_k)
+        bias = np.where(future, -np.inf, 0.0).astype(dtype)  # (T, T_k)
+    if alibi:
+        slopes = alibi_bias(H, T, T_k, dtype, offset=T_past)  # (H, T, T_k)
+        bias = slopes if bias is None else bias + slopes
+    return bias
 
 
 def _attention_bwd(dout, cache):
@@ -479,7 +526,8 @@ class FastNumpyModel(NumpyModel):
     r""":class:`~.model.NumpyModel` with the fused, threaded training step of this module.
 
     Same constructor arguments, attributes and methods as the reference; ``forward`` (without
-    ``return_weights``) and ``loss_and_grads`` take the fast path, everything else is inherited.
+    ``return_weights``), ``loss_and_grads`` and ``decode`` take the fast path, everything else
+    is inherited.
 
     Parameters
     ----------
@@ -524,6 +572,12 @@ class FastNumpyModel(NumpyModel):
         if keep_memory:
             keep_freed_memory()
 
+    def load_parameters(self, params: Mapping) -> None:
+        """As :meth:`NumpyModel.load_parameters`; also splits each block's parameters for
+        :meth:`_decode` (shared arrays, so in-place updates reach them)."""
+        super().load_parameters(params)
+        self._block_parts = [(subdict(b, "attn."), subdict(b, "mlp.")) for b in self._blocks]
+
     # ------------------------------------------------------------------ one shard of a batch
     def _shard(self, tokens, targets, masks, n_valid, backward):
         """Forward (and backward) of a slice of the batch; the loss is summed, not averaged."""
@@ -539,8 +593,8 @@ class FastNumpyModel(NumpyModel):
         x = h.reshape(B * T, C)  # (N, C), the residual stream as rows
         caches = []
         for i in range(cfg.n_layers):
-            x, cache = self._block_fwd(x, B, T, subdict(p, f"blocks.{i}."),
-                                       subdict(masks, f"blocks.{i}."))
+            x, cache, _ = self._block_fwd(x, B, T, subdict(p, f"blocks.{i}."),
+                                          subdict(masks, f"blocks.{i}."))
             caches.append(cache)
         final = None
         if cfg.has_final_norm:
@@ -592,8 +646,13 @@ class FastNumpyModel(NumpyModel):
             grads["embed.positions"] = dpos
         return loss_sum, grads
 
-    def _block_fwd(self, x, B, T, p, masks):
-        """Eq. (residual) on rows (N, C), as :func:`~.block.block_forward`."""
+    def _block_fwd(self, x, B, T, p, masks, past=None, parts=None):
+        """Eq. (residual) on rows (N, C), as :func:`~.block.block_forward`.
+
+        Returns the output rows, what the backward pass needs, and (with ``past``, for
+        incremental decoding) this layer's extended key/value cache. ``parts``: the attention's
+        and the MLP's parameters under their local names, if already split off ``p``.
+        """
         cfg = self.config
         post, sandwich = cfg.residual == "post", cfg.residual == "sandwich"
 
@@ -604,8 +663,9 @@ class FastNumpyModel(NumpyModel):
         attn_mask = masks.get("attn.resid_dropout")
         mlp_mask = masks.get("mlp.resid_dropout")
         h, attn_norm = (x, None) if post else norm("attn_norm", x)  # (N, C)
-        a, attn = _attention_fwd(h, B, T, subdict(p, "attn."), cfg,
-                                 masks.get("attn.weights_dropout"))  # (N, C)
+        attn_p, mlp_p = parts or (subdict(p, "attn."), subdict(p, "mlp."))
+        a, attn, kv = _attention_fwd(h, B, T, attn_p, cfg,
+                                     masks.get("attn.weights_dropout"), past)  # (N, C)
         attn_out_norm = None
         if sandwich:
             a, attn_out_norm = norm("attn_out_norm", a)
@@ -615,7 +675,7 @@ class FastNumpyModel(NumpyModel):
         if post:
             x, attn_norm = norm("attn_norm", x)
         h, mlp_norm = (x, None) if post else norm("mlp_norm", x)
-        m, mlp = _mlp_fwd(h, subdict(p, "mlp."), cfg)  # (N, C)
+        m, mlp = _mlp_fwd(h, mlp_p, cfg)  # (N, C)
         mlp_out_norm = None
         if sandwich:
             m, mlp_out_norm = norm("mlp_out_norm", m)
@@ -625,7 +685,7 @@ class FastNumpyModel(NumpyModel):
         if post:
             x, mlp_norm = norm("mlp_norm", x)
         return x, (cfg.residual, attn_norm, attn, attn_out_norm, attn_mask, mlp_norm, mlp,
-                   mlp_out_norm, mlp_mask)
+                   mlp_out_norm, mlp_mask), kv
 
     @staticmethod
     def _block_bwd(dy, cache):
@@ -664,6 +724,35 @@ class FastNumpyModel(NumpyModel):
             dh = norm_grads("attn_norm", _norm_bwd(dh, attn_norm))
         dh += dx
         return dh, grads
+
+    # ------------------------------------------------------------------ incremental decoding
+    def _decode(self, tokens, past):
+        """:meth:`~.model.NumpyModel.decode` with this module's kernels, on the calling thread.
+
+        The same layers as :meth:`_shard`'s forward pass, for T new tokens at positions
+        ``T_past ..``: the embedding adds the positions from ``T_past`` on, and every layer's
+        attention appends its keys and values to its cache (eq. (attn-kv-cache)). A decoding
+        step has one row per sequence, too little work to split over threads.
+        """
+        cfg, p = self.config, self.params
+        B, T = tokens.shape
+        C, V = cfg.d_model, cfg.vocab_size
+        offset = past[0].length
+        h = p["embed.tokens"][tokens]  # (B, T, C), eq. (embed-forward), a copy
+        pos = self._position_table(T, offset)
+        if pos is not None:
+            h += pos[offset:offset + T]  # (T, C), positions T_past .. T_past + T - 1
+        x = h.reshape(B * T, C)  # (N, C)
+        kv = []
+        for i in range(cfg.n_layers):
+            x, _, layer_kv = self._block_fwd(x, B, T, self._blocks[i], {}, past[i],
+                                             self._block_parts[i])
+            kv.append(layer_kv)
+        if cfg.has_final_norm:
+            x, _ = _norm_fwd(cfg.norm, x, p["final_norm.weight"], p.get("final_norm.bias"),
+                             cfg.norm_eps)  # (N, C)
+        w_head = p["embed.tokens"].T if cfg.tie_embeddings else p["lm_head.w"]  # (C, V)
+        return (x @ w_head).reshape(B, T, V), kv
 
     # ------------------------------------------------------------------ threads
     def _run(self, tokens, targets, masks, n_valid, backward):

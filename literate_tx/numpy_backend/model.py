@@ -355,7 +355,11 @@ class NumpyModel:
                                       cfg.max_seq_len)
                     for c in kv_cache]
         arr = as_tokens(tokens, cfg, max_len=cfg.max_seq_len - past[0].length)
-        logits, (_, _, blocks, _, _) = self._forward(arr, None, None, past)
+        return self._decode(arr, past)
+
+    def _decode(self, tokens: np.ndarray, past: list) -> tuple[np.ndarray, list]:
+        """:meth:`decode` after its checks: (B, T) tokens, one :class:`KVCache` per layer."""
+        logits, (_, _, blocks, _, _) = self._forward(tokens, None, None, past)
         return logits, [c.attn.kv for c in blocks]
 
     def __repr__(self) -> str:
