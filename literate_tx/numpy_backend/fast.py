@@ -46,7 +46,8 @@ H=4, F=512, T=128, B=16; factors are for the training step, each against the ver
    ``np.add.at``, which is unbuffered and slow.
 
 ``decode`` (incremental decoding with the key/value cache) runs the same kernels on the new
-tokens; the reference's own checks and :class:`~.attention.KVCache` are kept.
+tokens; the reference's own checks and
+:class:`~literate_tx.numpy_backend.attention.KVCache` are kept.
 
 What it does not change: the parameters (canonical names, shapes and dtype), the dropout masks
 (drawn by the same generator in the same order), ``run_with_cache`` and
@@ -346,9 +347,10 @@ def _attention_fwd(x, B, T, p, cfg, weights_mask, past=None):
     :math:`b_q` (a (C, C) product instead of a pass over every (T, T) score matrix, forward and
     backward); RoPE is linear, so rotating the scaled query is the same.
 
-    With ``past`` (a :class:`~.attention.KVCache`, incremental decoding) the new keys and values
-    are appended to it and the T queries, at positions ``T_past ..``, attend to all
-    ``T_past + T`` keys; the third value returned is the extended cache (None without ``past``).
+    With ``past`` (a :class:`~literate_tx.numpy_backend.attention.KVCache`, incremental
+    decoding) the new keys and values are appended to it and the T queries, at positions
+    ``T_past ..``, attend to all ``T_past + T`` keys; the third value returned is the extended
+    cache (None without ``past``).
     """
     C, H, D = cfg.d_model, cfg.n_heads, cfg.d_head
     scale = 1.0 / math.sqrt(D)
