@@ -83,10 +83,13 @@ print(bench.format_report(tiny, compact=True))
 
 fig, ax = plt.subplots(figsize=(6.5, 2.8))
 rows = tiny["results"]
-ax.barh([r["backend"] for r in rows], [r["median_s"] * 1e3 for r in rows], color="tab:green")
+ms = [r["median_s"] * 1e3 for r in rows]
+ax.barh([r["backend"] for r in rows], ms, color="tab:green")
+ax.axvline(10.0, color="gray", linestyle="--", label="10 ms")
 ax.set_xscale("log")
 ax.set_xlabel("forward pass, ms (log scale; lower is better)")
 ax.invert_yaxis()
+ax.legend(loc="lower right")
 fig.tight_layout()
 plt.show()
 
