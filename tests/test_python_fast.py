@@ -108,6 +108,7 @@ def test_fast_model_equals_plain_model(cfg, data, train):
     plain = PythonModel(cfg, params, dtype="float64")
     fast = ltx.create_model(cfg, backend="python", fast=True, params=params, dtype="float64")
     assert isinstance(fast, FastPythonModel)
+    assert repr(fast).startswith("FastPythonModel(")
     masks = make_masks(cfg, *tokens.shape, np.random.default_rng(1), "float64") if train else None
     _close(plain.forward(tokens, train=train, masks=masks),
            fast.forward(tokens, train=train, masks=masks), "logits")

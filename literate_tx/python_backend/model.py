@@ -464,5 +464,6 @@ class PythonModel:
         return self._out(logits), [c.attn.kv for c in blocks]
 
     def __repr__(self) -> str:
-        return (f"PythonModel({self.config.n_layers} layers, d_model={self.config.d_model}, "
+        cfg = self.config
+        return (f"{type(self).__name__}({cfg.n_layers} layers, d_model={cfg.d_model}, "
                 f"{self.num_parameters()} parameters, {self.dtype})")
