@@ -55,10 +55,12 @@ def test_the_scale_keeps_the_error_at_a_plain_products_size():
     x, w = _matrix(rng, (8, n), 1.0), _matrix(rng, (n, m), 0.02)
     cols = [tuple(c) for c in transpose(w)]
     norms = [sum(v * v for v in c) for c in cols]
-    exact = np.asarray(x, dtype=np.longdouble) @ np.asarray(w, dtype=np.longdouble)
+    # reference products correctly rounded from the (exact) float products, platform-independent
+    exact = np.array([[math.fsum(a * b for a, b in zip(row, col, strict=True)) for col in cols]
+                      for row in x])  # (8, m)
     scaled = np.asarray(dist_matmul_t(x, cols, norms, math.sqrt(sum(norms) / m)))
     unscaled_err = max(
-        abs((sum(v * v for v in row) + nw - math.dist(row, col) ** 2) / 2 - float(exact[i, j]))
+        abs((sum(v * v for v in row) + nw - math.dist(row, col) ** 2) / 2 - exact[i, j])
         for i, row in enumerate(x) for j, (col, nw) in enumerate(zip(cols, norms, strict=True)))
     scaled_err = float(np.abs(scaled - exact).max())
     assert scaled_err < 1e-15 < unscaled_err

@@ -35,9 +35,10 @@ row: :math:`t = s / \lVert x\rVert` with :math:`s` the root-mean-square column n
 matrix, so output :math:`j` is off by about
 :math:`\varepsilon \lVert x\rVert (s^2 + \lVert w_j\rVert^2) / 2s`: a plain product's error for
 the columns of typical norm (the columns of a weight matrix have similar norms), and
-:math:`\varepsilon \lVert x\rVert s / 2` for a column much shorter than the others. (Without
-:math:`t`, a LayerNorm output with :math:`\lVert x\rVert^2 = 64` against weights of norm 0.16
-would lose two more digits.)
+:math:`\varepsilon \lVert x\rVert s / 2` for a column much shorter than the others. Measured
+on 8 rows of 64 standard normal values against a (64, 64) matrix of standard deviation 0.02
+(columns of norm 0.16): largest error 6.8e-16 with the scale, 2.2e-16 for the plain product and
+2.2e-14 without the scale (``tests/test_python_fast.py``).
 
 **Where it falls back.** A row with :math:`\lVert x\rVert^2` zero, infinite or NaN, and a matrix
 whose columns are all zero (or not finite), use the plain product: the identity needs
