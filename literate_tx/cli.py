@@ -122,7 +122,7 @@ _TRAIN_FLAGS: list[tuple[str, str, Any, str, dict]] = [
     ("--dtype", "dtype", str, "floating-point type", {"choices": ["float32", "float64"]}),
     ("--device", "device", str, "torch device: cpu, cuda, cuda:1, ...", {}),
     ("--threads", "threads", _positive_int, "CPU threads for matrix products (default 1)", {}),
-    ("--fast", "fast", _bool, "numpy backend: train with the speed path (true/false)", {}),
+    ("--fast", "fast", _bool, "numpy, python: train with the speed path (true/false)", {}),
     ("--d-model", "d_model", _positive_int, "residual width C", {}),
     ("--n-layers", "n_layers", _positive_int, "transformer blocks L", {}),
     ("--n-heads", "n_heads", _positive_int, "attention heads H (must divide d_model)", {}),

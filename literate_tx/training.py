@@ -204,11 +204,14 @@ class TrainConfig:
         matrix products take well under a millisecond, less than waking a second thread costs
         (on a busy two-core machine two BLAS threads made a step 10-20 times slower).
     fast : bool
-        NumPy backend: train with the speed path,
+        Train with the backend's speed path. NumPy:
         :class:`~literate_tx.numpy_backend.fast.FastNumpyModel` (the same function and
         gradients, proven equal to the reference by ``tests/test_fast.py``; about 5x faster on
-        the digits task, mostly its vectorised float32 erf). ``False`` trains the reference
-        :class:`~literate_tx.numpy_backend.model.NumpyModel`. Other backends ignore it.
+        the digits task, mostly its vectorised float32 erf); pure Python:
+        :class:`~literate_tx.python_backend.fast.FastPythonModel` (``tests/test_python_fast.py``;
+        its forward pass 2.5x faster, a whole step about 15 %). ``False`` trains the reference
+        :class:`~literate_tx.numpy_backend.model.NumpyModel` or
+        :class:`~literate_tx.python_backend.model.PythonModel`. PyTorch ignores it.
     d_model, n_layers, n_heads, d_ff : int
         The model's sizes, as in :class:`~literate_tx.config.ModelConfig`.
     norm, residual, activation, position, bias, tie_embeddings, dropout
@@ -1215,6 +1218,8 @@ class Trainer:
         if config.backend == "numpy" and config.fast:
             # one Python thread: the batches here are small, and BLAS threads follow `threads`
             options = {"fast": True, "threads": 1}
+        elif config.backend == "python" and config.fast:
+            options = {"fast": True}
         self.model = create_model(self.model_config, config.backend, seed=config.seed,
                                   dtype=config.dtype,
                                   params=None if ckpt is None else ckpt.params, **options)

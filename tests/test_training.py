@@ -109,6 +109,20 @@ def test_fast_numpy_path_trains_like_the_reference(tmp_path):
         np.testing.assert_allclose(runs[True][name], value, rtol=1e-9, atol=1e-11, err_msg=name)
 
 
+def test_fast_python_path_trains_like_the_reference(tmp_path):
+    """The pure-Python speed path (the default) follows the plain model's float64 trajectory."""
+    runs = {}
+    for fast in (True, False):
+        trainer = Trainer(tiny(tmp_path, f"py-fast-{fast}", backend="python", fast=fast,
+                               d_model=8, d_ff=16, batch_size=2, n_val=4, n_test=4,
+                               dropout=0.2), quiet=True)
+        trainer.train()
+        assert type(trainer.model).__name__ == ("FastPythonModel" if fast else "PythonModel")
+        runs[fast] = _params(trainer)
+    for name, value in runs[False].items():
+        np.testing.assert_allclose(runs[True][name], value, rtol=1e-9, atol=1e-11, err_msg=name)
+
+
 def test_resume_refuses_a_different_config(tmp_path):
     Trainer(tiny(tmp_path), quiet=True).train(stop_after=2)
     with pytest.raises(ValueError, match=r"lr=0\.1 \(saved 0\.003\)"):
