@@ -300,16 +300,24 @@ def _linear(x, w, b):
 
 
 @functools.lru_cache(maxsize=32)
-def _score_bias(T: int, H: int, alibi: bool, dtype: str) -> np.ndarray:
-    """What the scores get added: ``-inf`` above the diagonal (the causal mask), plus ALiBi.
+def _score_bias(T: int, T_past: int, H: int, alibi: bool, dtype: np.dtype) -> np.ndarray | None:
+    """What the scores of T queries at positions ``T_past ..`` get added: ``-inf`` for the keys
+    after each query (the causal mask), plus ALiBi; None when there is nothing to add.
 
-    One addition of a cached (T, T) or (H, T, T) table instead of a masked copy (3x faster).
+    One addition of a cached (T, T_k) or (H, T, T_k) table instead of a masked copy (3x
+    faster). A single query (a decoding step) is the newest position and sees every key, so
+    only ALiBi is left for it.
     """
-    future = np.arange(T)[None, :] > np.arange(T)[:, None]  # (T, T), key after query
-    bias = np.where(future, -np.inf, 0.0).astype(dtype)  # (T, T)
+    T_k = T_past + T
+    bias = None
+    if T > 1:
+        future = np.arange(T_k)[None, :] > np.arange(T_past, T_k)[:, None]  # (T, T_k)
+        bias = np.where(future, -np.inf, 0.0).astype(dtype)  # (T, T_k)
     if alibi:
-        bias = bias + alibi_bias(H, T, T, dtype)  # (H, T, T)
-    bias.setflags(write=False)
+        slopes = alibi_bias(H, T, T_k, dtype, offset=T_past)  # (H, T, T_k)
+        bias = slopes if bias is None else bias + slopes
+    if bias is not None:
+        bias.setflags(write=False)
     return bias
 
 
@@ -374,34 +382,15 @@ def _attention_fwd(x, B, T, p, cfg, weights_mask, past=None):
         kv = past.append(k, v)  # written in place after the past, eq. (attn-kv-cache)
         k, v = kv.k, kv.v  # (B, H, T_past + T, D)
     s = q @ k.transpose(0, 1, 3, 2)  # (B, H, T, T_k), scaled scores; BLAS per head via strides
-    if past is None:
-        s += _score_bias(T, H, cfg.position == "alibi", x.dtype.name)  # causal mask (and ALiBi)
-    else:
-        bias = _decode_bias(T, T_past, H, cfg.position == "alibi", x.dtype)
-        if bias is not None:
-            s += bias  # (T, T_k) or (H, T, T_k)
+    bias = _score_bias(T, T_past, H, cfg.position == "alibi", x.dtype)
+    if bias is not None:
+        s += bias  # (T, T_k) or (H, T, T_k): the causal mask (and ALiBi)
     att = _softmax_inplace(s)  # (B, H, T, T_k)
     att_dropped = att if weights_mask is None else att * weights_mask  # (B, H, T, T_k)
     y = (att_dropped @ v).transpose(0, 2, 1, 3).reshape(B * T, C)  # (N, C), merged heads
     out = _linear(y, p["w_o"], p.get("b_o"))  # (N, C)
     return out, _Attn(x, w_qkv, p["w_o"], cfg.bias, q, k, v, att, att_dropped, weights_mask,
                       rope, y), kv
-
-
-def _decode_bias(T: int, T_past: int, H: int, alibi: bool, dtype) -> np.ndarray | None:
-    """:func:`_score_bias` for T queries at positions ``T_past ..`` against ``T_past + T`` keys.
-
-    A single query is the newest position: it sees every key, so only ALiBi is left.
-    """
-    T_k = T_past + T
-    bias = None
-    if T > 1:
-        future = np.arange(T_k)[None, :] > np.arange(T_past, T_k)[:, None]  # (T, T_k)
-        bias = np.where(future, -np.inf, 0.0).astype(dtype)  # (T, T_k)
-    if alibi:
-        slopes = alibi_bias(H, T, T_k, dtype, offset=T_past)  # (H, T, T_k)
-        bias = slopes if bias is None else bias + slopes
-    return bias
 
 
 def _attention_bwd(dout, cache):
