@@ -109,6 +109,13 @@ class Preset:
 
     @property
     def tokens(self) -> int:
+        """Tokens per step, B·T.
+
+        Examples
+        --------
+        >>> PRESETS["medium"].tokens
+        2048
+        """
         return self.batch * self.seq_len
 
     def __repr__(self) -> str:

@@ -154,6 +154,7 @@ class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors raise (so that ``main`` returns 2 instead of exiting)."""
 
     def exit(self, status: int = 0, message: str | None = None):
+        """Print ``message`` to stderr and raise ``_Exit(status)`` instead of exiting."""
         if message:
             self._print_message(message, sys.stderr)
         raise _Exit(status)
