@@ -74,7 +74,9 @@ def create_model(
         ``fast=True`` (with ``threads=``) for the NumPy backend's speed path,
         :class:`~literate_tx.numpy_backend.fast.FastNumpyModel`, proven equal to the reference;
         ``fast=True`` for the pure-Python backend's,
-        :class:`~literate_tx.python_backend.fast.FastPythonModel`.
+        :class:`~literate_tx.python_backend.fast.FastPythonModel`; ``fast=True`` for
+        PyTorch's, :class:`~literate_tx.torch_backend.fast.FastTorchModel` (its one-token
+        decoding steps).
 
     Returns
     -------
@@ -118,6 +120,10 @@ def create_model(
                 "backend='torch' needs PyTorch, which is not installed; install it with "
                 "`pip install 'literate-tx[torch]'` (or `pip install torch`)"
             ) from exc
+        if backend_options.pop("fast", False):
+            from .torch_backend.fast import FastTorchModel
+
+            return FastTorchModel(config, params, seed=seed, dtype=dtype, **backend_options)
         from .torch_backend import TorchModel
 
         return TorchModel(config, params, seed=seed, dtype=dtype, **backend_options)

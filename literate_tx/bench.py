@@ -11,7 +11,9 @@ What is measured
 ----------------
 For each size preset, dtype and backend (``numpy`` the reference, ``numpy-fast`` the speed path
 of :mod:`literate_tx.numpy_backend.fast`, ``python``, ``python-fast`` the speed path of
-:mod:`literate_tx.python_backend.fast`, ``torch-sdpa`` and ``torch-explicit``):
+:mod:`literate_tx.python_backend.fast`, ``torch-sdpa`` and ``torch-explicit``, and
+``torch-fast``, whose decoding steps are those of :mod:`literate_tx.torch_backend.fast` and
+which is timed for generation only: for the other operations it is ``torch-sdpa``'s module):
 
 ``forward``
     Logits of a (B, T) batch in evaluation mode. NumPy / Python: ``model.forward``; PyTorch:
@@ -28,7 +30,8 @@ of :mod:`literate_tx.numpy_backend.fast`, ``python``, ``python-fast`` the speed 
 ``generate`` / ``generate_nocache``
     Greedy generation of ``gen_tokens`` new tokens after an 8-token prompt, batch 1, through
     :func:`literate_tx.generation.generate` with ``use_cache=True`` (``model.decode`` and a
-    key/value cache) or ``use_cache=False`` (the whole sequence again for every token). Both
+    key/value cache) or ``use_cache=False`` (the whole sequence again for every token); with
+    ``gen_batch`` > 1, the same greedy loop on that many different prompts at once. Both
     run on the same model (``max_seq_len`` raised to prompt + ``gen_tokens`` if needed) and
     share their rounds, so the KV cache speed-up is a paired ratio like the backends' ratios;
     the report also says whether the two produced the same tokens.
@@ -129,8 +132,10 @@ PRESETS: dict[str, Preset] = {
     "small": Preset("small", ModelConfig(65, 64, 2, 4, 256, max_seq_len=64), 8, 64),
     "medium": Preset("medium", ModelConfig(65, 128, 4, 4, 512, max_seq_len=128), 16, 128),
 }
-BACKENDS = ("numpy", "numpy-fast", "python", "python-fast", "torch-sdpa", "torch-explicit")
+BACKENDS = ("numpy", "numpy-fast", "python", "python-fast", "torch-sdpa", "torch-explicit",
+            "torch-fast")
 PYTHON_BACKENDS = ("python", "python-fast")  # run only on presets where they finish in time
+GENERATION_ONLY = ("torch-fast",)  # the same module as torch-sdpa for the other ops
 OPS = ("forward", "fwd_bwd", "train_step", "generate", "generate_nocache")
 PROMPT_LEN = 8
 
@@ -323,38 +328,43 @@ def _make_model(backend: str, config: ModelConfig, dtype: str, params, threads: 
         return FastNumpyModel(config, params, dtype=dtype, threads=threads)
     if backend == "python-fast":
         return create_model(config, "python", params=params, dtype=dtype, fast=True)
+    if backend == "torch-fast":
+        return create_model(config, "torch", params=params, dtype=dtype, fast=True)
     if backend.startswith("torch-"):
         return create_model(config, "torch", params=params, dtype=dtype,
                             attention=backend.split("-", 1)[1])
     return create_model(config, backend, params=params, dtype=dtype)
 
 
-def _calls(backend: str, model, tokens: np.ndarray, targets: np.ndarray, gen_tokens: int):
-    """``{op: zero-argument callable}`` for one model."""
+def _calls(backend: str, model, tokens: np.ndarray, targets: np.ndarray, gen_tokens: int,
+           prompts: np.ndarray | None = None):
+    """``{op: zero-argument callable}`` for one model; ``prompts`` (B, P) for generation."""
     calls: dict[str, Callable[[], object]] = {}
-    prompt = [int(t) for t in tokens[0, :PROMPT_LEN]]
-    try:
-        from .generation import generate
-    except ImportError:  # pragma: no cover - the generation module is optional here
-        generate = None
+    prompts = tokens[:1, :PROMPT_LEN] if prompts is None else prompts
+    from .generation import generate
 
     def gen(use_cache: bool):
-        if generate is not None:
+        if len(prompts) == 1:  # one sequence: the package's own generate, as a user runs it
+            prompt = [int(t) for t in prompts[0]]
             return lambda: generate(model, prompt, gen_tokens, temperature=0.0,
                                     use_cache=use_cache)
 
-        def loop():  # pragma: no cover - greedy decoding by hand
-            seq, kv = list(prompt), None
-            logits, kv = model.decode([seq]) if use_cache else (model.forward([seq]), None)
-            for _ in range(gen_tokens - 1):
-                seq.append(int(np.argmax(np.asarray(logits)[0, -1])))
+        def batched():  # several sequences at once: greedy decoding by hand, (B, T) per call
+            seqs = np.asarray(prompts)  # (B, P)
+            logits, kv = model.decode(seqs) if use_cache else (model.forward(seqs), None)
+            new = []
+            for i in range(gen_tokens):
+                new.append(np.asarray(logits, np.float64)[:, -1].argmax(axis=-1)[:, None])
+                if i == gen_tokens - 1:
+                    break
                 if use_cache:
-                    logits, kv = model.decode([[seq[-1]]], kv)
+                    logits, kv = model.decode(new[-1], kv)  # (B, 1, V)
                 else:
-                    logits = model.forward([seq])
-            return seq
+                    seqs = np.concatenate([seqs, new[-1]], axis=1)  # (B, P + i + 1)
+                    logits = model.forward(seqs)  # (B, P + i + 1, V)
+            return np.concatenate(new, axis=1)  # (B, gen_tokens)
 
-        return loop
+        return batched
 
     if backend.startswith("torch-"):
         import torch
@@ -412,8 +422,9 @@ def run_suite(presets: Sequence[str] = ("tiny", "small", "medium"),
               backends: Sequence[str] = BACKENDS,
               dtypes: Sequence[str] = ("float32", "float64"),
               repeats: int = 7, warmup: int = 2, threads: int | None = None,
-              ops: Sequence[str] = OPS, gen_tokens: int = 256, memory: bool = True,
-              lead_in: float = 0.2, settle: float = 0.0, verbose: bool = True) -> dict:
+              ops: Sequence[str] = OPS, gen_tokens: int = 256, gen_batch: int = 1,
+              memory: bool = True, lead_in: float = 0.2, settle: float = 0.0,
+              verbose: bool = True) -> dict:
     r"""Time every (preset, dtype, backend, op); return a JSON-ready dict.
 
     Parameters
@@ -432,6 +443,10 @@ def run_suite(presets: Sequence[str] = ("tiny", "small", "medium"),
     ops : sequence of {"forward", "fwd_bwd", "train_step", "generate", "generate_nocache"}
     gen_tokens : int
         New tokens per generation call (capped by 16 for ``python``).
+    gen_batch : int
+        Sequences generated at once. 1 (the default) times
+        :func:`literate_tx.generation.generate`; more run the same greedy loop on a (B, T) batch
+        of different prompts, ``model.decode`` or ``model.forward`` once per new token.
     memory : bool
         Also measure peak memory (one more call per operation).
     lead_in : float
@@ -467,7 +482,7 @@ def run_suite(presets: Sequence[str] = ("tiny", "small", "medium"),
     _check_choice("dtypes", dtypes, ("float32", "float64"))
     _check_choice("ops", ops, OPS)
     for name, value, low in (("repeats", repeats, 1), ("warmup", warmup, 0),
-                             ("gen_tokens", gen_tokens, 1)):
+                             ("gen_tokens", gen_tokens, 1), ("gen_batch", gen_batch, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"{name}={value!r} is not allowed; {name} must be an int >= {low}")
     for name, value in (("lead_in", lead_in), ("settle", settle)):
@@ -486,6 +501,7 @@ def run_suite(presets: Sequence[str] = ("tiny", "small", "medium"),
     out: dict = {"settings": {"presets": list(presets), "backends": list(backends),
                               "dtypes": list(dtypes), "repeats": repeats, "warmup": warmup,
                               "threads": threads, "ops": list(ops), "gen_tokens": gen_tokens,
+                              "gen_batch": gen_batch,
                               "lead_in_s": lead_in, "settle_s": settle,
                               "prompt_len": PROMPT_LEN},
                  "load_before": _load(), "results": [], "ratios": []}
@@ -498,7 +514,7 @@ def run_suite(presets: Sequence[str] = ("tiny", "small", "medium"),
             preset = PRESETS[preset_name]
             for dtype in dtypes:
                 _run_group(preset, dtype, backends, ops, repeats, warmup, threads, gen_tokens,
-                           memory, lead_in, settle, out, log)
+                           gen_batch, memory, lead_in, settle, out, log)
         # the peak again at the end: the load may have changed during the run
         end_peak = {dt: round(matmul_peak(dt), 2) for dt in dtypes}
         out["matmul_peak_gflops_end"] = end_peak
@@ -517,8 +533,8 @@ def _check_choice(name, values, allowed):
                          f"{', '.join(map(repr, allowed))}")
 
 
-def _run_group(preset, dtype, backends, ops, repeats, warmup, threads, gen_tokens, memory,
-               lead_in, settle, out, log):
+def _run_group(preset, dtype, backends, ops, repeats, warmup, threads, gen_tokens, gen_batch,
+               memory, lead_in, settle, out, log):
     """One preset and dtype: build every backend's model on the same weights, time round-robin."""
     from .params import init_params
 
@@ -532,18 +548,20 @@ def _run_group(preset, dtype, backends, ops, repeats, warmup, threads, gen_token
     gen_params = init_params(gen_cfg, seed=0, dtype=dtype)
     models = {b: _make_model(b, cfg, dtype, params, threads) for b in names}
     gen_models = {b: _make_model(b, gen_cfg, dtype, gen_params, threads) for b in names}
-    prompt_tokens = np.resize(tokens.ravel(), (1, PROMPT_LEN))
+    prompts = np.resize(tokens.ravel(), (gen_batch, PROMPT_LEN))  # (B_gen, P), different rows
+    all_names = names
     for group in _op_groups(ops):
         calls, n_tokens, outputs = {}, {}, {}
+        names = [b for b in all_names
+                 if b not in GENERATION_ONLY or group[0].startswith("generate")]
         for op in group:
             generating = op.startswith("generate")
             for b in names:
                 m = gen_models[b] if generating else models[b]
                 new = (min(gen_tokens, 16) if (generating and b in PYTHON_BACKENDS)
                        else gen_tokens)
-                calls[op, b] = _calls(b, m, prompt_tokens if generating else tokens, targets,
-                                      new)[op]
-                n_tokens[op, b] = new if generating else preset.tokens
+                calls[op, b] = _calls(b, m, tokens, targets, new, prompts)[op]
+                n_tokens[op, b] = new * gen_batch if generating else preset.tokens
         log(f"[{preset.name} {dtype}] {', '.join(group)}: {', '.join(names)}")
         for _ in range(warmup):
             for call in calls.values():
@@ -567,7 +585,7 @@ def _run_group(preset, dtype, backends, ops, repeats, warmup, threads, gen_token
                 s = _summary(times[op, b])
                 flops = None if generating else step_flops(cfg, preset.batch, preset.seq_len, op)
                 row = {"preset": preset.name, "dtype": dtype, "backend": b, "op": op,
-                       "batch": 1 if generating else preset.batch,
+                       "batch": gen_batch if generating else preset.batch,
                        "seq_len": PROMPT_LEN if generating else preset.seq_len,
                        "tokens_per_call": n_tokens[op, b],
                        "num_parameters": model.num_parameters(),
@@ -600,7 +618,7 @@ def _run_group(preset, dtype, backends, ops, repeats, warmup, threads, gen_token
                 out["ratios"].append({
                     "preset": preset.name, "dtype": dtype, "op": "generate",
                     "name": f"KV cache speed-up for {b}", "backend": b,
-                    "tokens": n_tokens["generate", b],
+                    "tokens": n_tokens["generate", b] // gen_batch, "batch": gen_batch,
                     "median": float(np.median(per_round)), "min": float(per_round.min()),
                     "max": float(per_round.max()),
                     "same_tokens": bool(_as_list(outputs["generate", b])
@@ -702,7 +720,8 @@ def format_report(results: dict, compact: bool = False) -> str:
         p = PRESETS[preset]
         lines += [f"{preset} {dtype} (B={p.batch}, T={p.seq_len}, V={p.config.vocab_size}, "
                   f"C={p.config.d_model}, L={p.config.n_layers}, H={p.config.n_heads}, "
-                  f"F={p.config.d_ff}; generation: batch 1, {st['prompt_len']}-token prompt)",
+                  f"F={p.config.d_ff}; generation: batch {st.get('gen_batch', 1)}, "
+                  f"{st['prompt_len']}-token prompt)",
                   header, "-" * len(header)]
         for r in sorted(rows, key=lambda r: (OPS.index(r["op"]), BACKENDS.index(r["backend"]))):
             ms = 1e3
@@ -752,7 +771,9 @@ def _headlines(results) -> list[str]:
             same = ("the same tokens" if ratio["same_tokens"] else
                     "the tokens DIFFER (rounding at a near-tie of two logits?)")
             out.append(f"{ratio['preset']} {ratio['dtype']} {ratio['backend']}: KV cache "
-                       f"x{ratio['median']:.1f} faster for {ratio['tokens']} new tokens (paired "
+                       f"x{ratio['median']:.1f} faster for {ratio['tokens']} new tokens"
+                       + (f" x {ratio['batch']} sequences" if ratio.get("batch", 1) > 1 else "")
+                       + " (paired "
                        f"per round, min x{ratio['min']:.1f}, max x{ratio['max']:.1f}; {same})")
     for r in res:
         if r["backend"] in PYTHON_BACKENDS and r["op"] == "forward":
@@ -795,6 +816,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="BLAS / torch / numpy-fast threads (default: usable CPUs)")
     parser.add_argument("--gen-tokens", type=int, default=None,
                         help="new tokens per generation (default 256; 32 with --quick)")
+    parser.add_argument("--gen-batch", type=int, default=1,
+                        help="sequences generated at once (default 1: literate_tx.generate)")
     parser.add_argument("--lead-in", type=float, default=0.2,
                         help="seconds of untimed back-to-back calls of the same backend before "
                              "each timed call (default 0.2)")
@@ -838,6 +861,7 @@ def run(args: argparse.Namespace) -> int:
         warmup=args.warmup if args.warmup is not None else (1 if args.quick else 2),
         threads=args.threads,
         gen_tokens=args.gen_tokens if args.gen_tokens is not None else (32 if args.quick else 256),
+        gen_batch=args.gen_batch,
         memory=not args.no_memory, lead_in=args.lead_in, settle=args.settle)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -66,7 +66,7 @@ def as_tokens(tokens, cfg, name: str = "tokens", *, max_len: int | None = None) 
     ValueError: tokens has 5 positions but max_seq_len=4; pass at most 4 tokens per sequence
     """
     arr = np.asarray(tokens)
-    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or arr.size == 0):
+    if arr.dtype.kind not in "iu" and (arr.dtype.kind == "b" or arr.size):  # signed, unsigned
         raise ValueError(f"{name} must be integer token ids, got dtype {arr.dtype}")
     if arr.ndim == 1:
         arr = arr[None, :]
@@ -80,7 +80,11 @@ def as_tokens(tokens, cfg, name: str = "tokens", *, max_len: int | None = None) 
             f"{name} has {arr.shape[1]} positions but max_seq_len={limit}; "
             f"pass at most {limit} tokens per sequence"
         )
-    lo, hi = int(arr.min()), int(arr.max())
+    if arr.size <= 64:  # a decoding step's few ids: Python's min and max cost less than NumPy's
+        ids = arr.ravel().tolist()
+        lo, hi = min(ids), max(ids)
+    else:
+        lo, hi = int(arr.min()), int(arr.max())
     if lo < 0 or hi >= cfg.vocab_size:
         raise ValueError(
             f"{name} must be ids in [0, vocab_size={cfg.vocab_size}); got values from {lo} to {hi}"

@@ -525,10 +525,18 @@ class TorchModel:
                     for c in kv_cache]
         arr = as_tokens(tokens, cfg, max_len=cfg.max_seq_len - past[0].length)
         with torch.inference_mode():  # no _mode: evaluation with no masks ignores train/eval
-            logits, kv = self.module(self._tensor(arr), masks={}, past=past, return_kv=True)
+            logits, kv = self._decode(self._tensor(arr), past)  # (B, T, V)
         return self._numpy(logits), kv
 
+    def _decode(self, tokens: torch.Tensor, past: list[KVCache]):
+        """The decoding step after the checks: the module with ``past`` (under inference mode).
+
+        :class:`~literate_tx.torch_backend.fast.FastTorchModel` overrides it.
+        """
+        return self.module(tokens, masks={}, past=past, return_kv=True)  # (B, T, V), kv
+
     def __repr__(self) -> str:
-        return (f"TorchModel({self.config.n_layers} layers, d_model={self.config.d_model}, "
+        return (f"{type(self).__name__}({self.config.n_layers} layers, "
+                f"d_model={self.config.d_model}, "
                 f"{self.num_parameters()} parameters, {self.dtype}, {self.device}, "
                 f"{self.attention})")
