@@ -195,3 +195,26 @@ def test_cuda_matches_cpu():  # pragma: no cover - only where there is a GPU
     b, kv_g = gpu.decode([[3]], kv_g)
     _close(a, b, F64, "cuda step")
     assert kv_g[0].k.device.type == "cuda"
+
+
+def test_bench_times_torch_fast_for_generation_only_and_batches():
+    """``torch-fast`` rows exist for generation only; ``gen_batch`` generates several sequences
+    (the same tokens with and without the cache) and counts all their new tokens."""
+    from literate_tx import bench
+
+    res = bench.run_suite(presets=["tiny"], backends=["numpy-fast", "torch-sdpa", "torch-fast"],
+                          dtypes=["float64"], ops=["forward", "generate", "generate_nocache"],
+                          repeats=1, warmup=0, gen_tokens=3, gen_batch=2, memory=False,
+                          lead_in=0.0, verbose=False)
+    ops = {(r["backend"], r["op"]) for r in res["results"]}
+    assert ("torch-fast", "forward") not in ops
+    assert ("torch-fast", "generate") in ops
+    row = next(r for r in res["results"] if r["op"] == "generate")
+    assert row["batch"] == 2
+    assert row["tokens_per_call"] == 6
+    kv = [r for r in res["ratios"] if r["name"].startswith("KV cache")]
+    assert {r["backend"] for r in kv} == {"numpy-fast", "torch-sdpa", "torch-fast"}
+    assert all(r["same_tokens"] and r["batch"] == 2 for r in kv)
+    assert "x 2 sequences" in bench.format_report(res)
+    with pytest.raises(ValueError, match="gen_batch=0"):
+        bench.run_suite(presets=["tiny"], backends=["numpy"], gen_batch=0)

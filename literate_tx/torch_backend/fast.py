@@ -31,8 +31,8 @@ operations as the maths allows:
 
   so :math:`W_{up}, b_{up}` (which give :math:`u`) and :math:`W_{down}` are kept divided by
   :math:`\sqrt{2}`, and the activation is ``torch.addcmul(z, z, torch.erf(z))``: 3 µs for 512
-  values, where ``F.gelu`` takes 8 µs (eq. :eq:`activations`; the other activations are the
-  module's own functions).
+  values, where ``F.gelu`` takes 8 µs (the other activations are the modules' own
+  functions).
 * **The weights gathered once**: every tensor the step reads is a field of a
   :class:`DecodeLayer`, not a chain of module attributes (about 0.4 µs per access).
 * **Position tables computed once** for all ``max_seq_len`` positions (the sinusoidal table,
