@@ -86,3 +86,13 @@ def batches(draw, cfg: ModelConfig, max_batch: int = 2):
     targets[rng.random((B, T)) < 0.2] = -100
     targets[0, -1] = rng.integers(0, cfg.vocab_size)  # at least one position counts
     return tokens, targets
+
+
+@st.composite
+def prompts_and_steps(draw, cfg: ModelConfig, max_batch: int = 2):
+    """(B, T) token ids and a split 1 <= split < T: a prompt, then one token at a time."""
+    B = draw(st.integers(1, max_batch))
+    T = draw(st.integers(2, cfg.max_seq_len))
+    split = draw(st.integers(1, T - 1))
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    return rng.integers(0, cfg.vocab_size, size=(B, T)), split

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import batches, configs, random_params
+from strategies import batches, configs, prompts_and_steps, random_params
 
 import literate_tx as ltx
 from literate_tx.numpy_backend import NumpyModel
@@ -174,11 +174,8 @@ def test_fast_decoding_equals_reference_decoding(cfg, data, dtype):
     params = random_params(cfg, data.draw(st.integers(0, 2**16)), scale=0.5, dtype=dtype)
     ref, fast = NumpyModel(cfg, params, dtype=dtype), FastNumpyModel(cfg, params, dtype=dtype)
     tol = F64 if dtype == "float64" else F32
-    B = data.draw(st.integers(1, 2))
-    T = data.draw(st.integers(2, cfg.max_seq_len))
-    split = data.draw(st.integers(1, T - 1))
-    tokens = np.random.default_rng(data.draw(st.integers(0, 2**16))).integers(
-        0, cfg.vocab_size, size=(B, T))
+    tokens, split = data.draw(prompts_and_steps(cfg))
+    B, T = tokens.shape
     a, kv_ref = ref.decode(tokens[:, :split])
     b, kv_fast = fast.decode(tokens[:, :split])
     _close(a, b, tol, "prompt logits")

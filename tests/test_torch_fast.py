@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import SWITCH_VALUES, configs, random_params
+from strategies import SWITCH_VALUES, configs, prompts_and_steps, random_params
 
 import literate_tx as ltx
 
@@ -42,11 +42,8 @@ def _decode_both(cfg, data, dtype):
     plain = TorchModel(cfg, params, dtype=dtype)
     fast = FastTorchModel(cfg, params, dtype=dtype)
     tol = F64 if dtype == "float64" else F32
-    B = data.draw(st.integers(1, 2))
-    T = data.draw(st.integers(2, cfg.max_seq_len))
-    split = data.draw(st.integers(1, T - 1))
-    tokens = np.random.default_rng(data.draw(st.integers(0, 2**16))).integers(
-        0, cfg.vocab_size, size=(B, T))
+    tokens, split = data.draw(prompts_and_steps(cfg))
+    B, T = tokens.shape
     a, kv_plain = plain.decode(tokens[:, :split])
     b, kv_fast = fast.decode(tokens[:, :split])  # the prompt: the module in both
     _close(a, b, tol, "prompt logits")
