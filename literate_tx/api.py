@@ -20,6 +20,7 @@ ValueError: backend='jax' is not available; choose one of 'numpy', 'python', 'to
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 
 from .config import ModelConfig
@@ -28,6 +29,14 @@ from .inputs import check_dtype
 __all__ = ["BACKENDS", "create_model", "available_backends"]
 
 BACKENDS = ("numpy", "python", "torch")
+
+#: backend -> ((module, class) of the plain model, (module, class) of its speed path, the
+#: ``fast=True`` model); imported on demand, so that NumPy users never import PyTorch
+_MODEL_CLASSES = {
+    "numpy": ((".numpy_backend", "NumpyModel"), (".numpy_backend.fast", "FastNumpyModel")),
+    "python": ((".python_backend", "PythonModel"), (".python_backend.fast", "FastPythonModel")),
+    "torch": ((".torch_backend", "TorchModel"), (".torch_backend.fast", "FastTorchModel")),
+}
 
 
 def available_backends() -> list[str]:
@@ -96,22 +105,11 @@ def create_model(
     if not isinstance(config, ModelConfig):
         raise ValueError(f"config must be a ModelConfig, got {type(config).__name__}")
     dtype = check_dtype(dtype)
-    if backend == "numpy":
-        if backend_options.pop("fast", False):
-            from .numpy_backend.fast import FastNumpyModel
-
-            return FastNumpyModel(config, params, seed=seed, dtype=dtype, **backend_options)
-        from .numpy_backend import NumpyModel
-
-        return NumpyModel(config, params, seed=seed, dtype=dtype, **backend_options)
-    if backend == "python":
-        if backend_options.pop("fast", False):
-            from .python_backend.fast import FastPythonModel
-
-            return FastPythonModel(config, params, seed=seed, dtype=dtype, **backend_options)
-        from .python_backend import PythonModel
-
-        return PythonModel(config, params, seed=seed, dtype=dtype, **backend_options)
+    if not isinstance(backend, str) or backend not in _MODEL_CLASSES:
+        raise ValueError(
+            f"backend={backend!r} is not available; choose one of "
+            f"{', '.join(map(repr, BACKENDS))}"
+        )
     if backend == "torch":
         try:
             import torch  # noqa: F401
@@ -120,14 +118,7 @@ def create_model(
                 "backend='torch' needs PyTorch, which is not installed; install it with "
                 "`pip install 'literate-tx[torch]'` (or `pip install torch`)"
             ) from exc
-        if backend_options.pop("fast", False):
-            from .torch_backend.fast import FastTorchModel
-
-            return FastTorchModel(config, params, seed=seed, dtype=dtype, **backend_options)
-        from .torch_backend import TorchModel
-
-        return TorchModel(config, params, seed=seed, dtype=dtype, **backend_options)
-    raise ValueError(
-        f"backend={backend!r} is not available; choose one of "
-        f"{', '.join(map(repr, BACKENDS))}"
-    )
+    fast = bool(backend_options.pop("fast", False))
+    module, name = _MODEL_CLASSES[backend][fast]
+    cls = getattr(importlib.import_module(module, __package__), name)
+    return cls(config, params, seed=seed, dtype=dtype, **backend_options)

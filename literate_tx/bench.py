@@ -316,24 +316,23 @@ def _summary(times: Sequence[float]) -> dict:
 
 # --------------------------------------------------------------------------- the callables
 def _make_model(backend: str, config: ModelConfig, dtype: str, params, threads: int):
+    """The model behind a benchmark backend name: ``numpy``, ``numpy-fast`` (``fast=True``),
+    ``torch-sdpa`` (``attention="sdpa"``), ..."""
     from .api import create_model
 
-    if backend == "numpy-fast":
-        from .numpy_backend.fast import FastNumpyModel
-
-        try:
-            import threadpoolctl  # noqa: F401
-        except ImportError:
-            threads = 1
-        return FastNumpyModel(config, params, dtype=dtype, threads=threads)
-    if backend == "python-fast":
-        return create_model(config, "python", params=params, dtype=dtype, fast=True)
-    if backend == "torch-fast":
-        return create_model(config, "torch", params=params, dtype=dtype, fast=True)
-    if backend.startswith("torch-"):
-        return create_model(config, "torch", params=params, dtype=dtype,
-                            attention=backend.split("-", 1)[1])
-    return create_model(config, backend, params=params, dtype=dtype)
+    base, _, variant = backend.partition("-")
+    options = {}
+    if variant == "fast":
+        options["fast"] = True
+        if base == "numpy":  # its Python threads pin BLAS to one thread each: threadpoolctl
+            try:
+                import threadpoolctl  # noqa: F401
+            except ImportError:
+                threads = 1
+            options["threads"] = threads
+    elif variant:
+        options["attention"] = variant
+    return create_model(config, base, params=params, dtype=dtype, **options)
 
 
 def _calls(backend: str, model, tokens: np.ndarray, targets: np.ndarray, gen_tokens: int,
@@ -542,14 +541,13 @@ def _run_group(preset, dtype, backends, ops, repeats, warmup, threads, gen_token
     rng = np.random.default_rng(0)
     tokens = rng.integers(0, cfg.vocab_size, size=(preset.batch, preset.seq_len))
     targets = rng.integers(0, cfg.vocab_size, size=(preset.batch, preset.seq_len))
-    names = [b for b in backends if b not in PYTHON_BACKENDS or preset.python]
+    all_names = [b for b in backends if b not in PYTHON_BACKENDS or preset.python]
     gen_cfg = cfg.replace(max_seq_len=max(cfg.max_seq_len, PROMPT_LEN + gen_tokens))
     params = init_params(cfg, seed=0, dtype=dtype)
     gen_params = init_params(gen_cfg, seed=0, dtype=dtype)
-    models = {b: _make_model(b, cfg, dtype, params, threads) for b in names}
-    gen_models = {b: _make_model(b, gen_cfg, dtype, gen_params, threads) for b in names}
+    models = {b: _make_model(b, cfg, dtype, params, threads) for b in all_names}
+    gen_models = {b: _make_model(b, gen_cfg, dtype, gen_params, threads) for b in all_names}
     prompts = np.resize(tokens.ravel(), (gen_batch, PROMPT_LEN))  # (B_gen, P), different rows
-    all_names = names
     for group in _op_groups(ops):
         calls, n_tokens, outputs = {}, {}, {}
         names = [b for b in all_names
