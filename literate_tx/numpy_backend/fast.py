@@ -575,24 +575,14 @@ class FastNumpyModel(NumpyModel):
         cfg, p = self.config, self.params
         B, T = tokens.shape
         C, V = cfg.d_model, cfg.vocab_size
-        h = p["embed.tokens"][tokens]  # (B, T, C), eq. (embed-forward)
-        pos = self._position_table(T, 0)
-        if pos is not None:
-            h += pos[:T]
-        if "embed.dropout" in masks:
-            h *= masks["embed.dropout"]
-        x = h.reshape(B * T, C)  # (N, C), the residual stream as rows
+        x = self._embed_rows(tokens, 0, masks.get("embed.dropout"))  # (N, C)
         caches = []
         for i in range(cfg.n_layers):
-            x, cache, _ = self._block_fwd(x, B, T, subdict(p, f"blocks.{i}."),
-                                          subdict(masks, f"blocks.{i}."))
+            x, cache, _ = self._block_fwd(x, B, T, self._blocks[i],
+                                          subdict(masks, f"blocks.{i}."),
+                                          parts=self._block_parts[i])
             caches.append(cache)
-        final = None
-        if cfg.has_final_norm:
-            x, final = _norm_fwd(cfg.norm, x, p["final_norm.weight"], p.get("final_norm.bias"),
-                                 cfg.norm_eps)  # (N, C)
-        w_head = p["embed.tokens"].T if cfg.tie_embeddings else p["lm_head.w"]  # (C, V)
-        logits = x @ w_head  # (N, V)
+        x, logits, final, w_head = self._head(x)  # (N, C), (N, V)
         if not backward:
             return logits.reshape(B, T, V)
         # cross-entropy, eqs. (ce-forward), (ce-backward), summed over this shard
@@ -725,25 +715,39 @@ class FastNumpyModel(NumpyModel):
         attention appends its keys and values to its cache (eq. (attn-kv-cache)). A decoding
         step has one row per sequence, too little work to split over threads.
         """
-        cfg, p = self.config, self.params
         B, T = tokens.shape
-        C, V = cfg.d_model, cfg.vocab_size
-        offset = past[0].length
-        h = p["embed.tokens"][tokens]  # (B, T, C), eq. (embed-forward), a copy
-        pos = self._position_table(T, offset)
-        if pos is not None:
-            h += pos[offset:offset + T]  # (T, C), positions T_past .. T_past + T - 1
-        x = h.reshape(B * T, C)  # (N, C)
+        x = self._embed_rows(tokens, past[0].length)  # (N, C)
         kv = []
-        for i in range(cfg.n_layers):
+        for i in range(self.config.n_layers):
             x, _, layer_kv = self._block_fwd(x, B, T, self._blocks[i], {}, past[i],
                                              self._block_parts[i])
             kv.append(layer_kv)
+        logits = self._head(x)[1]  # (N, V)
+        return logits.reshape(B, T, self.config.vocab_size), kv
+
+    # ------------------------------------------------------------------ shared by both passes
+    def _embed_rows(self, tokens, offset: int, mask=None):
+        """Eq. (embed-forward) for (B, T) tokens at positions ``offset ..``, times the
+        embedding's dropout ``mask`` if given: the residual stream as (B T, C) rows."""
+        B, T = tokens.shape
+        h = self.params["embed.tokens"][tokens]  # (B, T, C), a copy
+        pos = self._position_table(T, offset)
+        if pos is not None:
+            h += pos[offset:offset + T]  # (T, C), positions offset .. offset + T - 1
+        if mask is not None:
+            h *= mask
+        return h.reshape(B * T, self.config.d_model)  # (N, C)
+
+    def _head(self, x):
+        """The final norm (if any) and the head on rows (N, C): the normed rows, the logits
+        (N, V), the norm's cache (None without a norm) and :math:`W_{head}` (C, V)."""
+        cfg, p = self.config, self.params
+        final = None
         if cfg.has_final_norm:
-            x, _ = _norm_fwd(cfg.norm, x, p["final_norm.weight"], p.get("final_norm.bias"),
-                             cfg.norm_eps)  # (N, C)
+            x, final = _norm_fwd(cfg.norm, x, p["final_norm.weight"], p.get("final_norm.bias"),
+                                 cfg.norm_eps)  # (N, C)
         w_head = p["embed.tokens"].T if cfg.tie_embeddings else p["lm_head.w"]  # (C, V)
-        return (x @ w_head).reshape(B, T, V), kv
+        return x, x @ w_head, final, w_head
 
     # ------------------------------------------------------------------ threads
     def _run(self, tokens, targets, masks, n_valid, backward):
