@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import assert_close, check_decoding
 from hypothesis import given
 from hypothesis import strategies as st
 from strategies import batches, configs, prompts_and_steps, random_params
@@ -27,10 +28,7 @@ F32 = dict(rtol=2e-4, atol=2e-4)  # relative to O(1) weights and activations, se
 
 
 def _close(a, b, tol, what):
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    scale = max(1.0, float(np.abs(a).max(initial=0.0)))
-    err = float(np.abs(a - b).max(initial=0.0))
-    assert err <= tol["atol"] * scale, f"{what}: max abs difference {err:.3g} (scale {scale:.3g})"
+    assert_close(a, b, tol["atol"], what)
 
 
 def _pair(cfg, seed, dtype, threads):
@@ -175,24 +173,7 @@ def test_fast_decoding_equals_reference_decoding(cfg, data, dtype):
     ref, fast = NumpyModel(cfg, params, dtype=dtype), FastNumpyModel(cfg, params, dtype=dtype)
     tol = F64 if dtype == "float64" else F32
     tokens, split = data.draw(prompts_and_steps(cfg))
-    B, T = tokens.shape
-    a, kv_ref = ref.decode(tokens[:, :split])
-    b, kv_fast = fast.decode(tokens[:, :split])
-    _close(a, b, tol, "prompt logits")
-    past_ref, past_fast = kv_ref, kv_fast
-    for t in range(split, T):
-        a, kv_ref = ref.decode(tokens[:, t:t + 1], kv_ref)
-        b, kv_fast = fast.decode(tokens[:, t:t + 1], kv_fast)
-        assert b.dtype == np.dtype(dtype)
-        _close(a, b, tol, f"step {t} logits")
-    _close(fast.forward(tokens)[:, -1], b[:, 0], tol, "last step against the full forward pass")
-    for (k_r, v_r), (k_f, v_f) in zip(kv_ref, kv_fast, strict=True):
-        _close(k_r, k_f, tol, "keys")
-        _close(v_r, v_f, tol, "values")
-    other = (tokens[:, split:split + 1] + 1) % cfg.vocab_size  # another continuation of the prompt
-    a, _ = ref.decode(other, past_ref)
-    b, _ = fast.decode(other, past_fast)
-    _close(a, b, tol, "second continuation")
+    check_decoding(ref, fast, tokens, split, tol["atol"])
 
 
 def test_fast_decoding_takes_plain_pairs_and_checks_like_the_reference():

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 import pytest
+from helpers import assert_close
 from hypothesis import given
 from hypothesis import strategies as st
 from strategies import batches, configs, random_params
@@ -97,10 +98,7 @@ TOL = 1e-11  # relative to max(1, |value|): O(1) weights, float64
 
 
 def _close(a, b, what):
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    scale = max(1.0, float(np.abs(a).max(initial=0.0)))
-    err = float(np.abs(a - b).max(initial=0.0))
-    assert err <= TOL * scale, f"{what}: max abs difference {err:.3g} (scale {scale:.3g})"
+    assert_close(a, b, TOL, what)
 
 
 @given(cfg=configs(dropout=True), data=st.data(), train=st.booleans())

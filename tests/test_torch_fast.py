@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import assert_close, check_decoding
 from hypothesis import given
 from hypothesis import strategies as st
 from strategies import SWITCH_VALUES, configs, prompts_and_steps, random_params
@@ -29,11 +30,7 @@ F32 = dict(atol=1e-4)
 
 
 def _close(a, b, tol, what):
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    assert a.shape == b.shape, f"{what}: shapes {a.shape} and {b.shape}"
-    scale = max(1.0, float(np.abs(a).max(initial=0.0)))
-    err = float(np.abs(a - b).max(initial=0.0))
-    assert err <= tol["atol"] * scale, f"{what}: max abs difference {err:.3g} (scale {scale:.3g})"
+    assert_close(a, b, tol["atol"], what)
 
 
 def _decode_both(cfg, data, dtype):
@@ -43,28 +40,7 @@ def _decode_both(cfg, data, dtype):
     fast = FastTorchModel(cfg, params, dtype=dtype)
     tol = F64 if dtype == "float64" else F32
     tokens, split = data.draw(prompts_and_steps(cfg))
-    B, T = tokens.shape
-    a, kv_plain = plain.decode(tokens[:, :split])
-    b, kv_fast = fast.decode(tokens[:, :split])  # the prompt: the module in both
-    _close(a, b, tol, "prompt logits")
-    past_plain, past_fast = kv_plain, kv_fast
-    for t in range(split, T):
-        a, kv_plain = plain.decode(tokens[:, t:t + 1], kv_plain)
-        b, kv_fast = fast.decode(tokens[:, t:t + 1], kv_fast)
-        assert b.dtype == np.dtype(dtype)
-        assert b.shape == (B, 1, cfg.vocab_size)
-        _close(a, b, tol, f"step {t} logits")
-    _close(plain.forward(tokens)[:, -1], b[:, 0], tol, "last step against the full forward pass")
-    for (k_p, v_p), (k_f, v_f) in zip(kv_plain, kv_fast, strict=True):
-        _close(k_p, k_f, tol, "keys")
-        _close(v_p, v_f, tol, "values")
-    other = (tokens[:, split:split + 1] + 1) % cfg.vocab_size  # another continuation
-    a, _ = plain.decode(other, past_plain)
-    b, _ = fast.decode(other, past_fast)
-    _close(a, b, tol, "second continuation of the prompt")
-    b2, _ = fast.decode(tokens[:, split:split + 1], past_fast)  # the first one, again
-    a2, _ = plain.decode(tokens[:, split:split + 1], past_plain)
-    _close(a2, b2, tol, "the first continuation, recomputed after the second")
+    check_decoding(plain, fast, tokens, split, tol["atol"])
 
 
 @given(cfg=configs(max_seq_len=8), data=st.data(), dtype=st.sampled_from(["float64", "float32"]))
