@@ -294,7 +294,7 @@ def decode_step(config, weights: DecodeWeights, tokens: torch.Tensor,
     B, C, H = tokens.shape[0], config.d_model, config.n_heads
     D = C // H
     n = past[0].length  # the new token's position
-    post, sandwich = config.residual == "post", config.residual == "sandwich"
+    post = config.residual == "post"
     activation = config.activation
     # eq. (embed-forward): the token's row plus its position's
     x = F.embedding(tokens[:, 0], weights.tokens)  # (B, C)
@@ -320,7 +320,7 @@ def decode_step(config, weights: DecodeWeights, tokens: torch.Tensor,
         att = torch.softmax(s, dim=-1)  # (B H, 1, n + 1); no mask: key n is the newest
         y = torch.bmm(att, cache.v.reshape(B * H, n + 1, D))  # (B H, 1, D)
         a = _addmm(layer.b_o, y.view(B, C), layer.w_o)  # (B, C), eq. (attn-out)
-        if sandwich and layer.attn_out_norm is not None:
+        if layer.attn_out_norm is not None:  # sandwich
             a = layer.attn_out_norm(a)  # (B, C)
         x = x + a  # (B, C), the residual sum
         if post and layer.attn_norm is not None:
@@ -335,7 +335,7 @@ def decode_step(config, weights: DecodeWeights, tokens: torch.Tensor,
         else:
             u = activation_forward(activation, u)  # (B, F)
         m = _addmm(layer.b_down, u, layer.w_down)  # (B, C)
-        if sandwich and layer.mlp_out_norm is not None:
+        if layer.mlp_out_norm is not None:  # sandwich
             m = layer.mlp_out_norm(m)  # (B, C)
         x = x + m  # (B, C)
         if post and layer.mlp_norm is not None:
