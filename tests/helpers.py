@@ -18,7 +18,7 @@ def check_decoding(ref, fast, tokens: np.ndarray, split: int, atol: float) -> No
     """A speed path's ``decode`` against its reference's: the prompt ``tokens[:, :split]``, then
     one token at a time; the last step against both full forward passes; the caches' keys and
     values; a second continuation of the prompt's cache (which must not overwrite the first's
-    positions), and the first one again after it."""
+    positions), the first one again after it, and the whole continuation as one chunk."""
     vocab = ref.config.vocab_size
     a, kv_ref = ref.decode(tokens[:, :split])
     b, kv_fast = fast.decode(tokens[:, :split])
@@ -42,3 +42,6 @@ def check_decoding(ref, fast, tokens: np.ndarray, split: int, atol: float) -> No
                  "second continuation of the prompt")
     assert_close(ref.decode(first, past_ref)[0], fast.decode(first, past_fast)[0], atol,
                  "the first continuation, recomputed after the second")
+    rest = tokens[:, split:]  # every later token in one call, after the prompt's cache
+    assert_close(ref.decode(rest, past_ref)[0], fast.decode(rest, past_fast)[0], atol,
+                 "the continuation as one chunk after the prompt")

@@ -31,17 +31,21 @@ def _close(a, b, tol, what):
     assert_close(a, b, tol["atol"], what)
 
 
-def _pair(cfg, seed, dtype, threads):
+# query rows per attention block: 1 and 2 split every sequence, 3 leaves a short last block
+QUERY_BLOCKS = st.sampled_from([1, 2, 3, 64])
+
+
+def _pair(cfg, seed, dtype, threads, query_block=64):
     params = random_params(cfg, seed, scale=0.5, dtype=dtype)
     return (NumpyModel(cfg, params, dtype=dtype),
-            FastNumpyModel(cfg, params, dtype=dtype, threads=threads))
+            FastNumpyModel(cfg, params, dtype=dtype, threads=threads, query_block=query_block))
 
 
 @given(cfg=configs(dropout=True), data=st.data(), dtype=st.sampled_from(["float64", "float32"]),
-       threads=st.sampled_from([1, 2, 3]), train=st.booleans())
-def test_fast_model_equals_reference(cfg, data, dtype, threads, train):
+       threads=st.sampled_from([1, 2, 3]), train=st.booleans(), query_block=QUERY_BLOCKS)
+def test_fast_model_equals_reference(cfg, data, dtype, threads, train, query_block):
     tokens, targets = data.draw(batches(cfg, max_batch=3))
-    ref, fast = _pair(cfg, data.draw(st.integers(0, 2**16)), dtype, threads)
+    ref, fast = _pair(cfg, data.draw(st.integers(0, 2**16)), dtype, threads, query_block)
     tol = F64 if dtype == "float64" else F32
     masks = make_masks(cfg, *tokens.shape, np.random.default_rng(1), dtype) if train else None
     _close(ref.forward(tokens, train=train, masks=masks),
@@ -83,11 +87,11 @@ def test_train_mode_draws_the_reference_masks():
 
 
 @given(cfg=configs(), data=st.data(), dtype=st.sampled_from(["float64", "float32"]),
-       weight_decay=st.sampled_from([0.0, 0.1]))
-def test_training_steps_equal_reference(cfg, data, dtype, weight_decay):
+       weight_decay=st.sampled_from([0.0, 0.1]), query_block=QUERY_BLOCKS)
+def test_training_steps_equal_reference(cfg, data, dtype, weight_decay, query_block):
     """Three AdamW steps: reference model + AdamW against fast model + FastAdamW."""
     tokens, targets = data.draw(batches(cfg, max_batch=3))
-    ref, fast = _pair(cfg, data.draw(st.integers(0, 2**16)), dtype, 2)
+    ref, fast = _pair(cfg, data.draw(st.integers(0, 2**16)), dtype, 2, query_block)
     # Adam's step g / (|g| + eps) turns a float32 rounding difference in a gradient near zero
     # (a dead ReLU, a 2-wide LayerNorm) into a step of up to lr; eps = 1e-4 in float32 bounds
     # that by (difference / 1e-4) * lr, while float64 keeps the default.
@@ -165,12 +169,14 @@ def test_float32_has_no_float64_intermediates():
     assert {g.dtype for g in grads.values()} == {np.dtype(np.float32)}
 
 
-@given(cfg=configs(max_seq_len=8), data=st.data(), dtype=st.sampled_from(["float64", "float32"]))
-def test_fast_decoding_equals_reference_decoding(cfg, data, dtype):
+@given(cfg=configs(max_seq_len=8), data=st.data(), dtype=st.sampled_from(["float64", "float32"]),
+       query_block=QUERY_BLOCKS)
+def test_fast_decoding_equals_reference_decoding(cfg, data, dtype, query_block):
     # a prompt, then one token at a time, then a second continuation of the same past (which must
     # not overwrite the first's positions), all against the reference's decode and forward
     params = random_params(cfg, data.draw(st.integers(0, 2**16)), scale=0.5, dtype=dtype)
-    ref, fast = NumpyModel(cfg, params, dtype=dtype), FastNumpyModel(cfg, params, dtype=dtype)
+    ref = NumpyModel(cfg, params, dtype=dtype)
+    fast = FastNumpyModel(cfg, params, dtype=dtype, query_block=query_block)
     tol = F64 if dtype == "float64" else F32
     tokens, split = data.draw(prompts_and_steps(cfg))
     check_decoding(ref, fast, tokens, split, tol["atol"])
@@ -211,6 +217,12 @@ def test_api_and_inherited_methods():
 def test_bad_threads(threads):
     with pytest.raises(ValueError, match="threads="):
         FastNumpyModel(ltx.ModelConfig(10, 8, 1, 2, 16, 8), threads=threads)
+
+
+@pytest.mark.parametrize("query_block", [0, -2, 1.5, True, "64", None])
+def test_bad_query_block(query_block):
+    with pytest.raises(ValueError, match=f"query_block={query_block!r} is not allowed"):
+        FastNumpyModel(ltx.ModelConfig(10, 8, 1, 2, 16, 8), query_block=query_block)
 
 
 def test_bench_quick_smoke(tmp_path, capsys):
