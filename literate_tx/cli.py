@@ -99,6 +99,9 @@ def _digits_range(text: str) -> int | tuple[int, int]:
     raise argparse.ArgumentTypeError(f"{text!r}: use N or LOW-HIGH, e.g. 3 or 3-6")
 
 
+_FAST_HELP = ("run the backend's speed path (true/false; the same function); default: as the "
+              "checkpoint was trained (numpy, python) or false (torch)")
+
 # flag -> (TrainConfig field, type, help); every one defaults to "not given"
 _TRAIN_FLAGS: list[tuple[str, str, Any, str, dict]] = [
     ("--task", "task", str, "what to learn", {"choices": ["digits", "text"]}),
@@ -204,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "text)")
     p.add_argument("--backend", choices=["numpy", "python", "torch"], default="numpy",
                    help="implementation that runs the model (any backend reads any checkpoint)")
+    p.add_argument("--fast", type=_bool, default=None, help=_FAST_HELP)
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
     p = sub.add_parser("generate", help="continue a prompt with a trained model",
@@ -211,9 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", help="a .npz written by `literate-tx train`")
     p.add_argument("--prompt", default=None, help="text to continue (default: the training "
                    "sample prompt; digits: e.g. 'Max ( 5 3 9 ) =')")
-    p.add_argument("--max-new-tokens", type=_int, default=200,
+    p.add_argument("--max-new-tokens", type=_int, default=None,
                    help="tokens to append, >= 0 (text: characters); may exceed the model's "
-                   "context, which then slides")
+                   "context, which then slides (default: 200 for a text model, 1 for a digits "
+                   "model: its answer)")
     p.add_argument("--temperature", type=_float, default=0.8, help="0 = greedy")
     p.add_argument("--top-k", type=_positive_int, default=None,
                    help="sample only from the K most probable tokens (default: all)")
@@ -225,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "backend (default: a new sample each run)")
     p.add_argument("--backend", choices=["numpy", "python", "torch"], default="numpy",
                    help="implementation that runs the model (any backend reads any checkpoint)")
+    p.add_argument("--fast", type=_bool, default=None, help=_FAST_HELP)
     p.add_argument("--interactive", action="store_true",
                    help="read prompts from the terminal; commands: temp X, topk K, topp P, quit")
 
@@ -309,7 +315,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from .training import evaluate_checkpoint
 
-    metrics = evaluate_checkpoint(args.checkpoint, backend=args.backend, split=args.split)
+    metrics = evaluate_checkpoint(args.checkpoint, backend=args.backend, split=args.split,
+                                  fast=args.fast)
     if args.json:
         print(json.dumps(metrics, indent=2))
         return 0
@@ -340,11 +347,15 @@ def _continue(model, tokenizer, prompt: str, opts: dict[str, Any]) -> str:
 def _cmd_generate(args: argparse.Namespace) -> int:
     from .training import load_trained
 
-    model, tokenizer, tcfg, _ = load_trained(args.checkpoint, backend=args.backend)
+    model, tokenizer, tcfg, _ = load_trained(args.checkpoint, backend=args.backend,
+                                             fast=args.fast)
     if tokenizer is None:
         raise _UsageError(f"{args.checkpoint} holds no tokenizer; it was not written by "
                           "`literate-tx train`")
-    opts = dict(max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+    max_new = args.max_new_tokens
+    if max_new is None:  # a digits model answers with one token; what follows is untrained
+        max_new = 1 if tcfg is not None and tcfg.task == "digits" else 200
+    opts = dict(max_new_tokens=max_new, temperature=args.temperature,
                 top_k=args.top_k, top_p=args.top_p, seed=args.seed)
     if opts["max_new_tokens"] < 0:
         raise _UsageError(f"--max-new-tokens={opts['max_new_tokens']} must be >= 0")

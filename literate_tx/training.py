@@ -1583,7 +1583,8 @@ def _forward_loop(model, context: list[int], count: int, temperature: float, see
 
 
 def load_trained(path: str | os.PathLike, *, backend: str = "numpy", device: str = "cpu",
-                 dtype: str | None = None) -> tuple[Any, Any, TrainConfig | None, dict]:
+                 dtype: str | None = None, fast: bool | None = None
+                 ) -> tuple[Any, Any, TrainConfig | None, dict]:
     r"""Load a checkpoint written by the trainer: ``(model, tokenizer, train_config, metadata)``.
 
     Parameters
@@ -1595,6 +1596,13 @@ def load_trained(path: str | os.PathLike, *, backend: str = "numpy", device: str
         For the torch backend.
     dtype : {"float32", "float64"}, optional
         Default: the dtype of the stored weights.
+    fast : bool, optional
+        Build the backend's speed path (``create_model(..., fast=True)``; the same function,
+        proven equal to the reference by the tests): NumPy and pure Python compute faster,
+        PyTorch decodes one token at a time without its modules. Default: as the checkpoint
+        was trained, that is the training configuration's ``fast`` for the NumPy and
+        pure-Python backends (the model its metrics were measured with) and the plain model
+        otherwise.
 
     Returns
     -------
@@ -1612,22 +1620,35 @@ def load_trained(path: str | os.PathLike, *, backend: str = "numpy", device: str
     >>> model, tok, tcfg, meta = load_trained(os.path.join(cfg.out, "last.npz"))
     >>> tok.decode(tok.encode("Max ( 1 2 3 ) =")), tcfg.steps
     ('<bos> Max ( 1 2 3 ) =', 1)
+    >>> type(model).__name__, type(load_trained(cfg.out + "/last.npz", fast=False)[0]).__name__
+    ('FastNumpyModel', 'NumpyModel')
     """
+    if fast is not None and not isinstance(fast, bool):
+        raise ValueError(f"fast={fast!r} is not allowed; fast must be True, False or None (as "
+                         "the checkpoint was trained)")
     ckpt = read_checkpoint(path)
     meta = ckpt.metadata
     if dtype is None:
         dtype = str(next(iter(ckpt.params.values())).dtype)
         dtype = dtype if dtype in ("float32", "float64") else "float32"
-    options = {"device": device} if backend == "torch" else {}
-    model = create_model(ckpt.config, backend, params=ckpt.params, dtype=dtype, **options)
     tokenizer = _codec_from_json(meta["tokenizer"]) if "tokenizer" in meta else None
     tcfg = TrainConfig.from_dict(meta["train_config"]) if "train_config" in meta else None
+    if fast is None:
+        fast = tcfg is not None and tcfg.fast and backend in ("numpy", "python")
+    options: dict[str, Any] = {"device": device} if backend == "torch" else {}
+    if fast:
+        # as the trainer builds it: one Python thread for NumPy, BLAS threads as they are set
+        options.update({"fast": True, "threads": 1} if backend == "numpy" else {"fast": True})
+    model = create_model(ckpt.config, backend, params=ckpt.params, dtype=dtype, **options)
     return model, tokenizer, tcfg, meta
 
 
 def evaluate_checkpoint(path: str | os.PathLike, *, backend: str = "numpy",
-                        split: str = "test") -> dict[str, Any]:
+                        split: str = "test", fast: bool | None = None) -> dict[str, Any]:
     r"""Recompute a trained checkpoint's metrics (digits: a split; text: the validation text).
+
+    ``backend`` and ``fast`` choose the model as in :func:`load_trained`; by default the
+    model is the one the trainer measured with, so that the metrics are the trainer's.
 
     Examples
     --------
@@ -1638,7 +1659,7 @@ def evaluate_checkpoint(path: str | os.PathLike, *, backend: str = "numpy",
     >>> evaluate_checkpoint(r.last_checkpoint)["exact_match"] == r.metrics["test"]["exact_match"]
     True
     """
-    model, tokenizer, tcfg, _ = load_trained(path, backend=backend)
+    model, tokenizer, tcfg, _ = load_trained(path, backend=backend, fast=fast)
     if tcfg is None:
         raise ValueError(f"{path} has no training configuration; it was not written by the "
                          "trainer, so there is no task to evaluate on")

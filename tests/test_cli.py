@@ -162,6 +162,30 @@ def test_generate_digits_answers_after_the_equals_sign(digits_run, capsys):
     assert len(out.split()) == 8
 
 
+def test_generate_digits_gives_the_answer_alone_by_default(digits_run, capsys):
+    for backend, fast in (("numpy", "true"), ("numpy", "false"), ("torch", "true")):
+        if backend == "torch":
+            pytest.importorskip("torch")
+        assert main(["generate", str(digits_run / "last.npz"), "--prompt", "Min ( 5 3 9 ) =",
+                     "--temperature", "0", "--backend", backend, "--fast", fast]) == 0
+        words = capsys.readouterr().out.split()
+        assert words[:7] == ["Min", "(", "5", "3", "9", ")", "="]
+        assert len(words) == 8  # one answer token, nothing after it
+        assert words[7].isdigit()
+
+
+def test_eval_and_generate_take_fast_as_a_boolean(digits_run, capsys):
+    for command in ("eval", "generate"):
+        assert main([command, str(digits_run / "last.npz"), "--fast", "maybe"]) == 2
+        assert "--fast: 'maybe' is not a boolean" in capsys.readouterr().err
+    assert main(["eval", str(digits_run / "last.npz"), "--json", "--fast", "false"]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert main(["eval", str(digits_run / "last.npz"), "--json", "--fast", "true"]) == 0
+    fast = json.loads(capsys.readouterr().out)
+    assert fast.pop("loss") == pytest.approx(plain.pop("loss"), rel=1e-5)  # float32 rounding
+    assert fast == plain  # the same answers
+
+
 def test_generate_rejects_a_bad_temperature(text_run, capsys):
     assert main(["generate", str(text_run / "last.npz"), "--temperature", "-1"]) == 2
     assert "temperature" in capsys.readouterr().err

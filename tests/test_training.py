@@ -182,6 +182,37 @@ def test_evaluate_checkpoint_recomputes_the_test_metrics(tmp_path):
     assert again["exact_match"] == result.metrics["test"]["exact_match"]
 
 
+@pytest.mark.parametrize("fast_run", [True, False])
+def test_load_trained_builds_the_model_the_run_was_measured_with(tmp_path, fast_run):
+    """By default the NumPy and pure-Python models are the speed path exactly when the run
+    trained with it, and the metrics are the trainer's; ``fast`` overrides, in every backend."""
+    from literate_tx.numpy_backend.fast import FastNumpyModel
+    from literate_tx.python_backend.fast import FastPythonModel
+    from literate_tx.torch_backend.fast import FastTorchModel
+
+    result = train(tiny(tmp_path, fast=fast_run), quiet=True)
+    path = result.last_checkpoint
+    assert isinstance(load_trained(path)[0], FastNumpyModel) is fast_run
+    assert isinstance(load_trained(path, backend="python")[0], FastPythonModel) is fast_run
+    fast = load_trained(path, fast=True)[0]
+    assert isinstance(fast, FastNumpyModel)
+    assert fast.threads == 1  # as the trainer builds it
+    assert type(load_trained(path, fast=False)[0]).__name__ == "NumpyModel"
+    for fast in (None, True, False):
+        assert evaluate_checkpoint(path, fast=fast)["exact_match"] == (
+            result.metrics["test"]["exact_match"])
+    pytest.importorskip("torch")
+    assert not isinstance(load_trained(path, backend="torch")[0], FastTorchModel)
+    assert isinstance(load_trained(path, backend="torch", fast=True)[0], FastTorchModel)
+
+
+@pytest.mark.parametrize("fast", ["yes", 1, 0.0])
+def test_load_trained_rejects_a_fast_that_is_not_a_bool(tmp_path, fast):
+    result = train(tiny(tmp_path), quiet=True)
+    with pytest.raises(ValueError, match=f"fast={fast!r} is not allowed"):
+        load_trained(result.last_checkpoint, fast=fast)
+
+
 def test_a_new_run_replaces_the_old_one(tmp_path):
     train(tiny(tmp_path, steps=6), quiet=True)
     train(tiny(tmp_path, steps=3), quiet=True)
