@@ -13,7 +13,9 @@ For each size preset, dtype and backend (``numpy`` the reference, ``numpy-fast``
 of :mod:`literate_tx.numpy_backend.fast`, ``python``, ``python-fast`` the speed path of
 :mod:`literate_tx.python_backend.fast`, ``torch-sdpa`` and ``torch-explicit``, and
 ``torch-fast``, whose decoding steps are those of :mod:`literate_tx.torch_backend.fast` and
-which is timed for generation only: for the other operations it is ``torch-sdpa``'s module):
+which is timed for generation only: for the other operations it is ``torch-sdpa``'s module; and
+``torch-baseline``, the independent GPT-2 of :mod:`literate_tx.baseline` on the same weights,
+timed for ``forward``, ``fwd_bwd`` and ``train_step`` only):
 
 ``forward``
     Logits of a (B, T) batch in evaluation mode. NumPy / Python: ``model.forward``; PyTorch:
@@ -48,7 +50,8 @@ the median, the inter-quartile range and the min / max of the wall-clock times
   :math:`6N + 12\,L\,T\,C` per token for forward + backward, a third of it for the forward pass,
   where :math:`N` counts the weights that take part in a matrix product (not the lookup tables)
   and :math:`12LTC` the two attention products :math:`QK^\top` and :math:`AV` (the full
-  :math:`T \times T` square, as every backend here computes it). The optimiser is not counted.
+  :math:`T \times T` square, the usual convention, although ``numpy-fast``'s query blocks and
+  SDPA's kernel skip part of its masked half). The optimiser is not counted.
 * **achieved GFLOP/s** and its fraction of the **matmul peak**: a large square ``np.matmul``
   in the same dtype, timed in the same run with the same threads.
 * **peak memory**: for NumPy and Python the peak of ``tracemalloc`` during one call (NumPy
@@ -133,9 +136,10 @@ PRESETS: dict[str, Preset] = {
     "medium": Preset("medium", ModelConfig(65, 128, 4, 4, 512, max_seq_len=128), 16, 128),
 }
 BACKENDS = ("numpy", "numpy-fast", "python", "python-fast", "torch-sdpa", "torch-explicit",
-            "torch-fast")
+            "torch-fast", "torch-baseline")
 PYTHON_BACKENDS = ("python", "python-fast")  # run only on presets where they finish in time
 GENERATION_ONLY = ("torch-fast",)  # the same module as torch-sdpa for the other ops
+TRAINING_ONLY = ("torch-baseline",)  # a plain nn.Module: no decode, so no generation
 OPS = ("forward", "fwd_bwd", "train_step", "generate", "generate_nocache")
 PROMPT_LEN = 8
 
@@ -320,6 +324,10 @@ def _make_model(backend: str, config: ModelConfig, dtype: str, params, threads: 
     ``torch-sdpa`` (``attention="sdpa"``), ..."""
     from .api import create_model
 
+    if backend == "torch-baseline":
+        from .baseline import BaselineModel
+
+        return BaselineModel(config, params, dtype=dtype)
     base, _, variant = backend.partition("-")
     options = {}
     if variant == "fast":
@@ -546,12 +554,14 @@ def _run_group(preset, dtype, backends, ops, repeats, warmup, threads, gen_token
     params = init_params(cfg, seed=0, dtype=dtype)
     gen_params = init_params(gen_cfg, seed=0, dtype=dtype)
     models = {b: _make_model(b, cfg, dtype, params, threads) for b in all_names}
-    gen_models = {b: _make_model(b, gen_cfg, dtype, gen_params, threads) for b in all_names}
+    gen_models = {b: _make_model(b, gen_cfg, dtype, gen_params, threads) for b in all_names
+                  if b not in TRAINING_ONLY}
     prompts = np.resize(tokens.ravel(), (gen_batch, PROMPT_LEN))  # (B_gen, P), different rows
     for group in _op_groups(ops):
         calls, n_tokens, outputs = {}, {}, {}
-        names = [b for b in all_names
-                 if b not in GENERATION_ONLY or group[0].startswith("generate")]
+        generation_group = group[0].startswith("generate")
+        names = [b for b in all_names if (b not in GENERATION_ONLY or generation_group)
+                 and (b not in TRAINING_ONLY or not generation_group)]
         for op in group:
             generating = op.startswith("generate")
             for b in names:
@@ -607,6 +617,17 @@ def _run_group(preset, dtype, backends, ops, repeats, warmup, threads, gen_token
                         "name": f"numpy-fast speed-up over {b}",
                         "median": float(np.median(per_round)), "min": float(per_round.min()),
                         "max": float(per_round.max())})
+            # and the PyTorch backend against the independent GPT-2, round by round
+            if "torch-baseline" in names:
+                for b in ("torch-sdpa", "torch-explicit"):
+                    if b in names:
+                        per_round = (np.asarray(times[op, "torch-baseline"])
+                                     / np.asarray(times[op, b]))
+                        out["ratios"].append({
+                            "preset": preset.name, "dtype": dtype, "op": op,
+                            "name": f"{b} speed-up over torch-baseline",
+                            "median": float(np.median(per_round)),
+                            "min": float(per_round.min()), "max": float(per_round.max())})
         # the KV cache speed-up, paired per round: the same model, prompt and number of greedy
         # tokens with and without the cache; the two must also agree on the tokens
         if len(group) == 2:
@@ -760,7 +781,8 @@ def _mb(x):
 def _headlines(results) -> list[str]:
     res, out = results["results"], []
     for ratio in results["ratios"]:
-        if ratio["op"] == "train_step" and ratio["name"].endswith(("torch-sdpa", "torch-explicit")):
+        if ratio["op"] == "train_step" and ratio["name"].endswith(
+                ("torch-sdpa", "torch-explicit", "torch-baseline")):
             out.append(f"{ratio['preset']} {ratio['dtype']} train step: {ratio['name']}: "
                        f"x{ratio['median']:.2f} (paired per round, min x{ratio['min']:.2f}, "
                        f"max x{ratio['max']:.2f})")
