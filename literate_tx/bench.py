@@ -439,9 +439,10 @@ def run_suite(presets: Sequence[str] = ("tiny", "small", "medium"),
     presets : sequence of {"tiny", "small", "medium"}
     backends : sequence of str
         Any of ``BACKENDS``: ``"numpy"``, ``"numpy-fast"``, ``"python"``, ``"python-fast"``,
-        ``"torch-sdpa"``, ``"torch-explicit"``. The two pure-Python ones run only on presets where
-        they finish in reasonable time (``tiny``); PyTorch backends are skipped when PyTorch is
-        not installed.
+        ``"torch-sdpa"``, ``"torch-explicit"``, ``"torch-fast"`` (generation only),
+        ``"torch-baseline"`` (no generation). The two pure-Python ones run only on presets
+        where they finish in reasonable time (``tiny``); PyTorch backends are skipped when
+        PyTorch is not installed.
     dtypes : sequence of {"float32", "float64"}
     repeats, warmup : int
         Timed and untimed calls per operation (round-robin over the backends).
