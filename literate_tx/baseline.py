@@ -24,7 +24,7 @@ positions, no dropout. A config with any other switch raises a ``ValueError`` th
 
 Examples
 --------
->>> import literate_tx as ltx
+>>> import numpy as np, literate_tx as ltx
 >>> cfg = ltx.ModelConfig(10, 8, 2, 2, 16, 6)
 >>> ours = ltx.create_model(cfg, backend="torch", seed=0, dtype="float64")
 >>> base = BaselineModel(cfg, ours.parameters(), dtype="float64")
