@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
+from .inputs import as_targets, as_tokens, check_dtype
 
 __all__ = ["GPT2", "BaselineModel"]
 
@@ -71,6 +72,7 @@ class _Attention(nn.Module):
         self.c_proj = nn.Linear(C, C, bias=bias)  # W_o
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Causal self-attention of (B, T, C) rows, all heads by one SDPA call."""
         B, T, C = x.shape
         H = self.n_heads
         q, k, v = self.c_attn(x).split(C, dim=2)  # (B, T, C) each
@@ -87,6 +89,7 @@ class _MLP(nn.Module):
         self.c_proj = nn.Linear(F_, C, bias=bias)  # W_down
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The feed-forward sublayer on (B, T, C): W_down GELU(W_up x), plus biases."""
         return self.c_proj(self.gelu(self.c_fc(x)))  # (B, T, C)
 
 
@@ -101,6 +104,7 @@ class _Block(nn.Module):
         self.mlp = _MLP(C, cfg.d_ff, cfg.bias, approximate)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """One pre-LN block on (B, T, C): both sublayers with their residual sums."""
         x = x + self.attn(self.ln_1(x))  # (B, T, C)
         return x + self.mlp(self.ln_2(x))  # (B, T, C)
 
@@ -206,10 +210,8 @@ class BaselineModel:
 
     def __init__(self, config: ModelConfig, params: Mapping | None = None, *,
                  dtype: str = "float32"):
-        if dtype not in ("float32", "float64"):
-            raise ValueError(f"dtype={dtype!r} is not allowed; choose 'float32' or 'float64'")
         self.config = config
-        self.module = GPT2(config).to(getattr(torch, dtype))
+        self.module = GPT2(config).to(getattr(torch, check_dtype(dtype)))
         if params is not None:
             self.module.load_canonical(params)
 
@@ -218,18 +220,21 @@ class BaselineModel:
         return sum(p.numel() for p in self.module.parameters())
 
     def forward(self, tokens) -> np.ndarray:
-        """Logits (B, T, V) of (B, T) token ids, as a NumPy array (evaluation, no gradients)."""
+        """Logits (B, T, V) of (B, T) token ids (checked as the backends check them), as a NumPy
+        array (evaluation, no gradients)."""
         self.module.eval()
         with torch.no_grad():
-            return self.module(torch.as_tensor(np.asarray(tokens))).numpy()
+            return self.module(torch.as_tensor(as_tokens(tokens, self.config))).numpy()
 
     def loss_and_grads(self, tokens, targets) -> tuple[float, dict[str, np.ndarray]]:
         """Mean cross-entropy of (B, T) targets and its gradients under the canonical names,
         by autograd (as the backends' ``loss_and_grads``, without ``ignore_index``)."""
+        arr = as_tokens(tokens, self.config)  # (B, T)
+        tgt = as_targets(targets, arr, self.config, -100)  # (B, T)
         self.module.train()
         self.module.zero_grad(set_to_none=True)
-        logits = self.module(torch.as_tensor(np.asarray(tokens)))  # (B, T, V)
-        loss = F.cross_entropy(logits.flatten(0, 1), torch.as_tensor(np.asarray(targets)).flatten())
+        logits = self.module(torch.as_tensor(arr))  # (B, T, V)
+        loss = F.cross_entropy(logits.flatten(0, 1), torch.as_tensor(tgt).flatten())
         loss.backward()
         grads = {}
         for name, tensor, rows, transposed in self.module.canonical_tensors():

@@ -59,8 +59,10 @@ def test_tied_head_is_one_tensor_and_dtype_is_checked():
     m = BaselineModel(cfg, ltx.init_params(cfg, seed=1, dtype="float64"), dtype="float64")
     assert m.module.lm_head.weight is m.module.wte.weight
     assert m.forward([[1, 2]]).dtype == np.float64
-    with pytest.raises(ValueError, match="dtype='float16' is not allowed"):
+    with pytest.raises(ValueError, match="dtype='float16' is not supported"):
         BaselineModel(cfg, dtype="float16")
+    with pytest.raises(ValueError, match="tokens"):  # ids are checked as the backends check them
+        m.forward([[1, 10]])
 
 
 def test_bench_times_the_baseline_for_training_only():
