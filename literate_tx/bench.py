@@ -605,30 +605,22 @@ def _run_group(preset, dtype, backends, ops, repeats, warmup, threads, gen_token
                 if memory:
                     row.update(_memory(calls[op, b], traced=not b.startswith("torch-")))
                 out["results"].append(row)
-            # paired ratios of every backend against numpy-fast, round by round
-            if "numpy-fast" in names:
-                for b in names:
-                    if b == "numpy-fast":
-                        continue
-                    per_round = np.asarray(times[op, b]) / np.asarray(times[op, "numpy-fast"])
-                    if generating and n_tokens[op, b] != n_tokens[op, "numpy-fast"]:
-                        per_round = per_round * n_tokens[op, "numpy-fast"] / n_tokens[op, b]
-                    out["ratios"].append({
-                        "preset": preset.name, "dtype": dtype, "op": op,
-                        "name": f"numpy-fast speed-up over {b}",
-                        "median": float(np.median(per_round)), "min": float(per_round.min()),
-                        "max": float(per_round.max())})
-            # and the PyTorch backend against the independent GPT-2, round by round
+            # paired ratios, round by round: numpy-fast against every other backend, and the
+            # PyTorch backend against the independent GPT-2
+            pairs = [("numpy-fast", b) for b in names if b != "numpy-fast"] \
+                if "numpy-fast" in names else []
             if "torch-baseline" in names:
-                for b in ("torch-sdpa", "torch-explicit"):
-                    if b in names:
-                        per_round = (np.asarray(times[op, "torch-baseline"])
-                                     / np.asarray(times[op, b]))
-                        out["ratios"].append({
-                            "preset": preset.name, "dtype": dtype, "op": op,
-                            "name": f"{b} speed-up over torch-baseline",
-                            "median": float(np.median(per_round)),
-                            "min": float(per_round.min()), "max": float(per_round.max())})
+                pairs += [(b, "torch-baseline") for b in ("torch-sdpa", "torch-explicit")
+                          if b in names]
+            for fast, slow in pairs:
+                per_round = np.asarray(times[op, slow]) / np.asarray(times[op, fast])
+                if generating and n_tokens[op, slow] != n_tokens[op, fast]:
+                    per_round = per_round * n_tokens[op, fast] / n_tokens[op, slow]
+                out["ratios"].append({
+                    "preset": preset.name, "dtype": dtype, "op": op,
+                    "name": f"{fast} speed-up over {slow}",
+                    "median": float(np.median(per_round)), "min": float(per_round.min()),
+                    "max": float(per_round.max())})
         # the KV cache speed-up, paired per round: the same model, prompt and number of greedy
         # tokens with and without the cache; the two must also agree on the tokens
         if len(group) == 2:
