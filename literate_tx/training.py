@@ -1146,6 +1146,18 @@ class TrainResult:
     wall_time: float
 
 
+def _model_options(backend: str, fast: bool, device: str) -> dict[str, Any]:
+    """``create_model``'s options for the trainer's model: the device for PyTorch, and with
+    ``fast`` the speed path, on one Python thread for NumPy (the batches here are small, and
+    BLAS threads follow ``TrainConfig.threads``). :func:`load_trained` builds the same model."""
+    options: dict[str, Any] = {"device": device} if backend == "torch" else {}
+    if fast:
+        options["fast"] = True
+        if backend == "numpy":
+            options["threads"] = 1
+    return options
+
+
 class Trainer:
     r"""The training loop of eq. (1) for any backend, with metrics, checkpoints and resume.
 
@@ -1214,12 +1226,8 @@ class Trainer:
             tokenizer = _codec_from_json(ckpt.metadata["tokenizer"])
         self.data = _make_data(config, tokenizer)
         self.model_config = config.model_config(self.data.vocab_size, self.data.seq_len)
-        options = {"device": config.device} if config.backend == "torch" else {}
-        if config.backend == "numpy" and config.fast:
-            # one Python thread: the batches here are small, and BLAS threads follow `threads`
-            options = {"fast": True, "threads": 1}
-        elif config.backend == "python" and config.fast:
-            options = {"fast": True}
+        fast = config.fast and config.backend in ("numpy", "python")  # PyTorch ignores it
+        options = _model_options(config.backend, fast, config.device)
         self.model = create_model(self.model_config, config.backend, seed=config.seed,
                                   dtype=config.dtype,
                                   params=None if ckpt is None else ckpt.params, **options)
@@ -1635,11 +1643,8 @@ def load_trained(path: str | os.PathLike, *, backend: str = "numpy", device: str
     tcfg = TrainConfig.from_dict(meta["train_config"]) if "train_config" in meta else None
     if fast is None:
         fast = tcfg is not None and tcfg.fast and backend in ("numpy", "python")
-    options: dict[str, Any] = {"device": device} if backend == "torch" else {}
-    if fast:
-        # as the trainer builds it: one Python thread for NumPy, BLAS threads as they are set
-        options.update({"fast": True, "threads": 1} if backend == "numpy" else {"fast": True})
-    model = create_model(ckpt.config, backend, params=ckpt.params, dtype=dtype, **options)
+    model = create_model(ckpt.config, backend, params=ckpt.params, dtype=dtype,
+                         **_model_options(backend, fast, device))
     return model, tokenizer, tcfg, meta
 
 
