@@ -569,16 +569,20 @@ def _mlp_bwd(dy, cache):
 
 
 # --------------------------------------------------------------------------- the model
+def _check_positive_int(name: str, value, note: str = "") -> int:
+    """``value`` if it is a positive int (not a bool); else a ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name}={value!r} is not allowed; {name} must be a positive int{note}")
+    return value
+
+
 def _check_threads(threads: int | None) -> int:
     """``threads``, or by default the CPUs this process may use, at most 2; a clear error for
     anything but a positive int."""
     if threads is None:
         threads = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                       else (os.cpu_count() or 1))
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"threads={threads!r} is not allowed; threads must be a positive "
-                         "int (or None for automatic)")
-    return threads
+    return _check_positive_int("threads", threads, " (or None for automatic)")
 
 
 class FastNumpyModel(NumpyModel):
@@ -626,11 +630,8 @@ class FastNumpyModel(NumpyModel):
     def __init__(self, config: ModelConfig, params: Mapping | None = None, *, seed: int = 0,
                  dtype: str = "float32", threads: int | None = None, keep_memory: bool = True,
                  query_block: int = 64):
-        if isinstance(query_block, bool) or not isinstance(query_block, int) or query_block < 1:
-            raise ValueError(f"query_block={query_block!r} is not allowed; query_block must be "
-                             "a positive int")
+        self.query_block = _check_positive_int("query_block", query_block)
         super().__init__(config, params, seed=seed, dtype=dtype)
-        self.query_block = query_block
         self.threads = threads = _check_threads(threads)
         self._pool = ThreadPoolExecutor(threads - 1) if threads > 1 else None
         self._blas = None
