@@ -262,7 +262,8 @@ def _given(args: argparse.Namespace) -> dict[str, Any]:
 
 def _resolve_config(args: argparse.Namespace):
     """Defaults of the task < the --config file (or the resumed run) < the flags given."""
-    from .training import TrainConfig, _yaml, default_config
+    from .training import TrainConfig, default_config
+    from .training.config import _yaml
 
     flags = _given(args)
     if args.resume:

@@ -113,11 +113,12 @@ def test_shakespeare_offline_fails_clearly(tmp_path, monkeypatch, capsys):
 
 def test_nan_during_training_exits_1(tmp_path, monkeypatch, capsys):
     import literate_tx.training as training
+    import literate_tx.training.engines as engines
 
     def diverge(step, loss, grads):
         raise training.NonFiniteError(f"step {step}: the loss is nan; training stopped")
 
-    monkeypatch.setattr(training, "_check_finite", diverge)
+    monkeypatch.setattr(engines, "_check_finite", diverge)
     assert main(["train", *TINY, "--out", str(tmp_path / "r")]) == 1
     assert "step 1: the loss is nan" in capsys.readouterr().err
 

@@ -1,0 +1,104 @@
+r"""Training: one loop for every backend, with metrics, checkpoints and an exact resume.
+
+The loop
+--------
+Every backend trains with the same loop. Write :math:`\theta_s` for the parameters after
+:math:`s` updates, :math:`\eta(s)` for the learning rate of :mod:`literate_tx.schedules` and
+:math:`(x_s, y_s)` for the batch drawn at step :math:`s`. One step is
+
+.. math::
+
+    \ell_s, g_s = \nabla \mathcal{L}(\theta_s; x_s, y_s), \qquad
+    \hat g_s = \mathrm{clip}(g_s), \qquad
+    \theta_{s+1} = \mathrm{AdamW}(\theta_s, \hat g_s, \eta(s)),                   \tag{1}
+
+where the loss :math:`\mathcal{L}` is the mean cross-entropy over the targets that count
+(:mod:`literate_tx.numpy_backend.loss`) and ``clip`` rescales the whole gradient to a global
+norm of at most ``grad_clip`` (:func:`literate_tx.optim.clip_grad_norm`). Only the arithmetic
+differs between backends:
+
+=========  ===================================  =======================================
+backend    gradient                             update
+=========  ===================================  =======================================
+numpy      ``model.loss_and_grads`` (by hand)   :class:`literate_tx.optim.AdamW`
+python     ``model.loss_and_grads`` (by hand)   :class:`literate_tx.python_backend.optim.AdamW`
+                                                on nested lists
+torch      autograd on ``model.module``         :class:`torch.optim.AdamW`,
+                                                ``torch.nn.utils.clip_grad_norm_``
+=========  ===================================  =======================================
+
+In every backend the norms and biases get no weight decay
+(:func:`literate_tx.optim.default_decay_filter`).
+
+Tasks
+-----
+``digits``
+    :class:`literate_tx.data.DigitsTask`: ``<bos> Max ( 5 3 9 ) =`` and the model must answer
+    ``9``. Only the answer has a target, so the training loss is the answer's cross-entropy.
+    Validation and test accuracy are exact match of the greedy answer, per operation.
+``text``
+    A character-level language model of :func:`literate_tx.data.default_corpus` (or a file, or
+    Tiny Shakespeare), cut 90/10 into train and validation text; validation reports the loss,
+    the perplexity :math:`e^{\mathcal{L}}` and next-character accuracy.
+
+Exact resume
+------------
+A run is a deterministic function of its :class:`TrainConfig`: the initial weights come from
+``seed``, the batches from one :class:`numpy.random.Generator` (``data``), the dropout masks
+from another (``dropout``; PyTorch's own generator for the torch backend), and the learning
+rate is a pure function of the step. ``last.npz`` stores all of it — the weights, the
+optimiser's moments and step, both generator states (as JSON in the metadata; the PyTorch one
+as a ``uint8`` array), the step, the configuration and the tokenizer — so that training
+``N/2`` steps, stopping, and resuming for ``N/2`` more gives the same parameters, bit for bit,
+as ``N`` steps in one go. Evaluation draws no random numbers, so evaluating more or less often
+changes nothing. Nothing is pickled: checkpoints are read with ``allow_pickle=False``.
+
+Files written to ``out``
+------------------------
+``metrics.jsonl``
+    One JSON object per line: ``{"step", "split": "train", "loss", "lr", "grad_norm",
+    "tokens_per_s", "time"}`` per step and ``{"step", "split": "val", "loss", ...}`` per
+    evaluation (``time`` is seconds of training since the run began, across resumes).
+``last.npz``, ``best.npz``
+    Checkpoints (:func:`literate_tx.checkpoint.save_checkpoint`, written atomically): the latest
+    state, and the state with the best validation score so far.
+``summary.json``
+    The final metrics (digits: test accuracy per operation; text: validation loss and a sample).
+``config.yaml``
+    The :class:`TrainConfig`, when PyYAML is installed.
+
+Examples
+--------
+>>> import tempfile
+>>> cfg = TrainConfig(task="digits", steps=3, batch_size=8, d_model=16, n_layers=1,
+...                   n_heads=2, d_ff=32, n_train=50, n_val=10, n_test=10, eval_every=3,
+...                   out=tempfile.mkdtemp())
+>>> result = train(cfg, quiet=True)
+>>> result.steps, sorted(result.metrics["test"])
+(3, ['exact_match', 'loss', 'per_operation'])
+"""
+
+
+from .after import evaluate_checkpoint, load_trained, sample_text
+from .config import DATASETS, SCHEDULES, TASKS, TrainConfig, default_config
+from .engines import NonFiniteError
+from .tasks import DigitsCodec
+from .trainer import Trainer, TrainResult, format_summary, train
+
+__all__ = [
+    "DATASETS",
+    "SCHEDULES",
+    "TASKS",
+    "DigitsCodec",
+    "NonFiniteError",
+    "TrainConfig",
+    "TrainResult",
+    "Trainer",
+    "default_config",
+    "evaluate_checkpoint",
+    "format_summary",
+    "load_trained",
+    "sample_text",
+    "train",
+]
+

@@ -1,0 +1,476 @@
+r"""The training configuration: :class:`TrainConfig` (frozen, validated, YAML round trip)
+and the per-task defaults of :func:`default_config`.
+
+Examples
+--------
+>>> from literate_tx.training import TrainConfig
+>>> TrainConfig(task="text").task
+'text'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..api import BACKENDS
+from ..checkpoint import atomic_write
+from ..config import ACTIVATIONS, NORMS, POSITIONS, RESIDUALS, ModelConfig
+from ..data.digits import DigitsTask
+
+TASKS = ("digits", "text")
+SCHEDULES = ("constant", "cosine", "linear")
+DATASETS = ("default", "shakespeare", "file")
+
+# ============================================================================ configuration
+def _yaml():
+    try:
+        import yaml
+    except ImportError as exc:  # pragma: no cover - pyyaml is in the test and docs extras
+        raise ImportError(
+            "reading or writing YAML configs needs PyYAML, which is not installed; "
+            "install it with `pip install pyyaml`"
+        ) from exc
+    return yaml
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    r"""Everything that defines a training run (frozen, validated, YAML round-trip).
+
+    The model is described by its own fields (``d_model`` ...); the vocabulary size and
+    ``max_seq_len`` come from the task, see :meth:`model_config`.
+
+    Parameters
+    ----------
+    task : {"digits", "text"}
+        What to learn, see the module docstring.
+    backend : {"numpy", "python", "torch"}
+    out : str
+        Folder for ``metrics.jsonl``, ``last.npz``, ``best.npz`` and ``summary.json``.
+    steps : int
+        Number of optimiser updates (``>= 1``).
+    batch_size : int
+        Sequences per batch.
+    seq_len : int, optional
+        Characters per training window for ``task="text"`` (also the model's
+        ``max_seq_len``); ignored by ``digits``, whose length is fixed by ``n_digits``.
+    lr, min_lr : float
+        Peak and final learning rate.
+    warmup_steps : int
+        Linear warmup from 0 (capped at ``steps - 1``, so that short runs still decay).
+    schedule : {"constant", "cosine", "linear"}
+        Decay after the warmup, :class:`literate_tx.schedules.Schedule`.
+    weight_decay : float
+        Decoupled AdamW decay of the matrices.
+    beta1, beta2, eps : float
+        AdamW's averaging coefficients and :math:`\epsilon`.
+    grad_clip : float, optional
+        Largest global gradient norm (``None`` or ``0``: no clipping).
+    eval_every : int
+        Evaluate on the validation data every this many steps (and at the end).
+    eval_batches : int
+        Validation batches per evaluation for ``text`` (digits scores the whole split).
+    checkpoint_every : int
+        Write ``last.npz`` every this many steps (and at the end).
+    seed : int
+        Seeds the initial weights, the batches and the dropout masks.
+    dtype : {"float32", "float64"}
+    device : str
+        ``"cpu"``, ``"cuda"``, ... (torch backend only).
+    threads : int, optional
+        CPU threads for the matrix products while training: BLAS threads (through
+        ``threadpoolctl``, when installed) and ``torch.set_num_threads``. ``None`` keeps the
+        libraries' defaults. The default, 1, is the fastest for the small models here: their
+        matrix products take well under a millisecond, less than waking a second thread costs
+        (on a busy two-core machine two BLAS threads made a step 10-20 times slower).
+    fast : bool
+        Train with the backend's speed path. NumPy:
+        :class:`~literate_tx.numpy_backend.fast.FastNumpyModel` (the same function and
+        gradients, proven equal to the reference by ``tests/test_fast.py``; about 5x faster on
+        the digits task, mostly its vectorised float32 erf); pure Python:
+        :class:`~literate_tx.python_backend.fast.FastPythonModel` (``tests/test_python_fast.py``;
+        its forward pass 2.5x faster, a whole step about 15 %). ``False`` trains the reference
+        :class:`~literate_tx.numpy_backend.model.NumpyModel` or
+        :class:`~literate_tx.python_backend.model.PythonModel`. PyTorch ignores it.
+    d_model, n_layers, n_heads, d_ff : int
+        The model's sizes, as in :class:`~literate_tx.config.ModelConfig`.
+    norm, residual, activation, position, bias, tie_embeddings, dropout
+        The model's layout, as in :class:`~literate_tx.config.ModelConfig`.
+    n_digits : int or (int, int)
+        Digits per ``digits`` example (a pair: a range).
+    n_train, n_val, n_test : int
+        Examples in each ``digits`` split (disjoint, drawn with ``split_seed``).
+    split_seed : int
+        Seed of the ``digits`` splits (fixed, so that every run is tested on the same examples).
+    dataset : {"default", "shakespeare", "file"}
+        ``text`` corpus: the embedded *Alice*, Tiny Shakespeare (downloaded once), or
+        ``text_file``.
+    text_file : str, optional
+        Path of a UTF-8 text file; implies ``dataset="file"``.
+    val_fraction : float
+        Share of the text kept for validation (the end of it).
+    sample_prompt : str
+        Prompt of the text sample written to ``summary.json``.
+    sample_tokens : int
+        Length of that sample.
+
+    Raises
+    ------
+    ValueError
+        Naming the field, the value received and what is allowed.
+
+    Examples
+    --------
+    >>> cfg = TrainConfig(steps=100)
+    >>> cfg.task, cfg.backend, cfg.d_model
+    ('digits', 'numpy', 64)
+    >>> TrainConfig(steps=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: steps=0 is not allowed; steps must be an int >= 1
+    >>> TrainConfig(task="images")
+    Traceback (most recent call last):
+    ...
+    ValueError: task='images' is not allowed; allowed: 'digits', 'text'
+    """
+
+    task: str = "digits"
+    backend: str = "numpy"
+    out: str = "runs/digits"
+    steps: int = 1000
+    batch_size: int = 64
+    seq_len: int | None = None
+    lr: float = 3e-3
+    min_lr: float = 1e-4
+    warmup_steps: int = 100
+    schedule: str = "cosine"
+    weight_decay: float = 0.01
+    beta1: float = 0.9
+    beta2: float = 0.99
+    eps: float = 1e-8
+    grad_clip: float | None = 1.0
+    eval_every: int = 200
+    eval_batches: int = 20
+    checkpoint_every: int = 500
+    seed: int = 0
+    dtype: str = "float32"
+    device: str = "cpu"
+    threads: int | None = 1
+    fast: bool = True
+    # the model
+    d_model: int = 64
+    n_layers: int = 2
+    n_heads: int = 4
+    d_ff: int = 256
+    norm: str = "layernorm"
+    residual: str = "pre"
+    activation: str = "gelu"
+    position: str = "learned"
+    bias: bool = True
+    tie_embeddings: bool = False
+    dropout: float = 0.0
+    # the digits task
+    n_digits: int | tuple[int, int] = (3, 6)
+    n_train: int = 20000
+    n_val: int = 1000
+    n_test: int = 2000
+    split_seed: int = 0
+    # the text task
+    dataset: str = "default"
+    text_file: str | None = None
+    val_fraction: float = 0.1
+    sample_prompt: str = "Alice "
+    sample_tokens: int = 300
+
+    def __post_init__(self) -> None:
+        def choice(name: str, allowed: Sequence[str]) -> None:
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ValueError(
+                    f"{name}={value!r} is not allowed; allowed: {', '.join(map(repr, allowed))}"
+                )
+
+        def integer(name: str, low: int, *, optional: bool = False) -> None:
+            value = getattr(self, name)
+            if optional and value is None:
+                return
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise ValueError(
+                    f"{name}={value!r} is not allowed; {name} must be an int >= {low}"
+                    + (" (or None)" if optional else "")
+                )
+            object.__setattr__(self, name, int(value))
+
+        def number(name: str, low: float, high: float = math.inf, *, high_open: bool = False,
+                   optional: bool = False) -> None:
+            value = getattr(self, name)
+            if optional and value is None:
+                return
+            ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(
+                value, bool)
+            if ok:
+                ok = math.isfinite(value) and low <= value and (
+                    value < high if high_open else value <= high)
+            if not ok:
+                bound = f"< {high}" if high_open else f"<= {high}"
+                upper = "" if high == math.inf else f" and {bound}"
+                raise ValueError(
+                    f"{name}={value!r} is not allowed; {name} must be a number >= {low}{upper}"
+                    + (" (or None)" if optional else "")
+                )
+            object.__setattr__(self, name, float(value))
+
+        choice("task", TASKS)
+        choice("backend", BACKENDS)
+        choice("schedule", SCHEDULES)
+        choice("dtype", ("float32", "float64"))
+        choice("norm", NORMS)
+        choice("residual", RESIDUALS)
+        choice("activation", ACTIVATIONS)
+        choice("position", POSITIONS)
+        choice("dataset", DATASETS)
+        for name in ("out", "device", "sample_prompt"):
+            if not isinstance(getattr(self, name), str):
+                raise ValueError(f"{name}={getattr(self, name)!r} is not allowed; it must be a str")
+        if not self.out:
+            raise ValueError("out='' is not allowed; give a folder for the run's files")
+        for name in ("steps", "batch_size", "eval_every", "eval_batches", "checkpoint_every",
+                     "d_model", "n_layers", "n_heads", "d_ff", "sample_tokens"):
+            integer(name, 1)
+        for name in ("warmup_steps", "seed", "n_train", "n_val", "n_test", "split_seed"):
+            integer(name, 0)
+        integer("seq_len", 1, optional=True)
+        integer("threads", 1, optional=True)
+        number("lr", 0.0)
+        number("min_lr", 0.0)
+        number("weight_decay", 0.0)
+        number("beta1", 0.0, 1.0, high_open=True)
+        number("beta2", 0.0, 1.0, high_open=True)
+        number("eps", 0.0)
+        number("grad_clip", 0.0, optional=True)
+        number("dropout", 0.0, 1.0, high_open=True)
+        number("val_fraction", 0.0, 1.0, high_open=True)
+        for name in ("bias", "tie_embeddings", "fast"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(
+                    f"{name}={getattr(self, name)!r} is not allowed; use true or false"
+                )
+        if self.min_lr > self.lr:
+            raise ValueError(
+                f"min_lr={self.min_lr!r} is not allowed; min_lr must be <= lr={self.lr!r}"
+            )
+        if self.d_model % self.n_heads:
+            raise ValueError(
+                f"n_heads={self.n_heads} is not allowed; it must divide d_model={self.d_model}"
+            )
+        if self.text_file is not None:
+            if not isinstance(self.text_file, str) or not self.text_file:
+                raise ValueError(f"text_file={self.text_file!r} is not allowed; give a path")
+            if self.dataset == "default":
+                object.__setattr__(self, "dataset", "file")
+        if self.dataset == "file" and self.text_file is None:
+            raise ValueError("dataset='file' is not allowed without text_file=PATH")
+        n = self.n_digits
+        if isinstance(n, list):
+            n = tuple(n)
+            object.__setattr__(self, "n_digits", n)
+        try:
+            task = DigitsTask(n_digits=n)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"n_digits={n!r} is not allowed: {exc}") from None
+        object.__setattr__(self, "n_digits", task.n_digits)
+        if self.task == "digits" and self.n_train < 1:
+            raise ValueError("n_train=0 is not allowed for task='digits'; give at least 1")
+        if self.task == "digits" and self.n_val < 1:
+            raise ValueError("n_val=0 is not allowed for task='digits'; give at least 1")
+
+    # ------------------------------------------------------------------ conversions
+    def replace(self, **changes: Any) -> TrainConfig:
+        r"""A copy with some fields changed (validated again).
+
+        Examples
+        --------
+        >>> TrainConfig().replace(steps=10).steps
+        10
+        """
+        _check_known(changes)
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        r"""The fields as a JSON/YAML-ready dict (``n_digits`` pairs become lists).
+
+        Examples
+        --------
+        >>> TrainConfig(n_digits=(2, 4)).to_dict()["n_digits"]
+        [2, 4]
+        """
+        data = dataclasses.asdict(self)
+        if isinstance(data["n_digits"], tuple):
+            data["n_digits"] = list(data["n_digits"])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
+        r"""Build a config from a dict, rejecting unknown keys by name.
+
+        Examples
+        --------
+        >>> TrainConfig.from_dict({"task": "text", "steps": 5}).steps
+        5
+        >>> TrainConfig.from_dict({"stepz": 5})
+        Traceback (most recent call last):
+        ...
+        ValueError: unknown TrainConfig field(s): 'stepz'; known fields: task, backend, ...
+        """
+        if not isinstance(data, Mapping):
+            raise ValueError(f"a TrainConfig needs a mapping of fields, got {type(data).__name__}")
+        _check_known(data)
+        return cls(**dict(data))
+
+    def to_yaml(self) -> str:
+        r"""The config as YAML text (needs PyYAML).
+
+        Examples
+        --------
+        >>> cfg = TrainConfig(steps=7)
+        >>> TrainConfig.from_yaml(cfg.to_yaml()) == cfg
+        True
+        """
+        return _yaml().safe_dump(self.to_dict(), sort_keys=False)
+
+    @classmethod
+    def from_yaml(cls, text: str, *, source: str = "YAML") -> TrainConfig:
+        r"""Parse a config from YAML text (only plain data: ``yaml.safe_load``).
+
+        Examples
+        --------
+        >>> TrainConfig.from_yaml("task: text\nsteps: 12\n").steps
+        12
+        >>> TrainConfig.from_yaml("- 1\n- 2\n")
+        Traceback (most recent call last):
+        ...
+        ValueError: YAML: a training config must be a mapping of field: value, got list
+        """
+        yaml = _yaml()
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{source} is not valid YAML: {exc}") from None
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ValueError(
+                f"{source}: a training config must be a mapping of field: value, "
+                f"got {type(data).__name__}"
+            )
+        try:
+            return cls.from_dict(data)
+        except ValueError as exc:
+            raise ValueError(f"{source}: {exc}") from None
+
+    def save_yaml(self, path: str | os.PathLike) -> None:
+        r"""Write the config to a YAML file (atomically).
+
+        Examples
+        --------
+        >>> import tempfile, os
+        >>> p = os.path.join(tempfile.mkdtemp(), "run.yaml")
+        >>> TrainConfig(steps=3).save_yaml(p)
+        >>> TrainConfig.load_yaml(p).steps
+        3
+        """
+        text = self.to_yaml().encode("utf-8")
+        atomic_write(path, lambda f: f.write(text))
+
+    @classmethod
+    def load_yaml(cls, path: str | os.PathLike) -> TrainConfig:
+        r"""Read a config from a YAML file.
+
+        Raises
+        ------
+        FileNotFoundError
+            If there is no such file.
+        ValueError
+            For invalid YAML, an unknown field or a bad value (naming the file).
+
+        Examples
+        --------
+        >>> TrainConfig.load_yaml("/nonexistent.yaml")
+        Traceback (most recent call last):
+        ...
+        FileNotFoundError: no config file at /nonexistent.yaml
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no config file at {path}")
+        return cls.from_yaml(path.read_text(encoding="utf-8"), source=str(path))
+
+    def model_config(self, vocab_size: int, max_seq_len: int) -> ModelConfig:
+        r"""The :class:`~literate_tx.config.ModelConfig` of this run for a task's sizes.
+
+        Examples
+        --------
+        >>> TrainConfig(d_model=32, n_heads=2).model_config(20, 8).d_head
+        16
+        """
+        return ModelConfig(
+            vocab_size=vocab_size, d_model=self.d_model, n_layers=self.n_layers,
+            n_heads=self.n_heads, d_ff=self.d_ff, max_seq_len=max_seq_len, norm=self.norm,
+            residual=self.residual, activation=self.activation, position=self.position,
+            bias=self.bias, tie_embeddings=self.tie_embeddings, dropout=self.dropout,
+        )
+
+
+def _check_known(data: Mapping[str, Any]) -> None:
+    known = [f.name for f in dataclasses.fields(TrainConfig)]
+    unknown = [k for k in data if k not in known]
+    if unknown:
+        raise ValueError(
+            f"unknown TrainConfig field(s): {', '.join(map(repr, unknown))}; "
+            f"known fields: {', '.join(known)}"
+        )
+
+
+#: Per-task defaults: the measured recipes (see the README and the gallery).
+_TASK_DEFAULTS: dict[str, dict[str, Any]] = {
+    "digits": dict(out="runs/digits"),
+    "text": dict(
+        out="runs/text", steps=600, batch_size=32, seq_len=64, lr=1e-2, min_lr=1e-3,
+        warmup_steps=50, eval_every=100, eval_batches=8, checkpoint_every=200,
+        d_model=64, n_layers=2, n_heads=4, d_ff=256, activation="gelu_tanh",
+    ),
+}
+
+
+def default_config(task: str = "digits", **overrides: Any) -> TrainConfig:
+    r"""The recommended configuration for ``task``, with some fields changed.
+
+    Parameters
+    ----------
+    task : {"digits", "text"}
+    **overrides
+        Any :class:`TrainConfig` field.
+
+    Examples
+    --------
+    >>> default_config("text").seq_len, default_config("digits", steps=10).steps
+    (64, 10)
+    >>> default_config("music")
+    Traceback (most recent call last):
+    ...
+    ValueError: task='music' is not allowed; allowed: 'digits', 'text'
+    """
+    if task not in TASKS:
+        raise ValueError(f"task={task!r} is not allowed; allowed: {', '.join(map(repr, TASKS))}")
+    _check_known(overrides)
+    return TrainConfig(**{"task": task, **_TASK_DEFAULTS[task], **overrides})
+
+

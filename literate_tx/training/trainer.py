@@ -1,0 +1,489 @@
+r"""The :class:`Trainer`: the loop of eq. (1) of :mod:`literate_tx.training`, its checkpoints,
+metrics and exact resume, and :func:`train`, its one-call form.
+
+Examples
+--------
+>>> from literate_tx.training import Trainer, TrainConfig
+>>> Trainer.__name__
+'Trainer'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from ..api import create_model
+from ..checkpoint import atomic_write, read_checkpoint, save_checkpoint
+from ..data.batching import (
+    rng_from_state,
+    rng_state,
+)
+from ..schedules import Schedule
+from .after import sample_text
+from .config import TrainConfig
+from .engines import _model_options, _NumpyEngine, _PythonEngine, _TorchEngine
+from .progress import _fmt_time, _format_eval, _Progress
+from .tasks import _codec_from_json, _make_data
+
+
+# ============================================================================ the trainer
+@dataclass(frozen=True)
+class TrainResult:
+    r"""What :func:`train` returns.
+
+    Attributes
+    ----------
+    config : TrainConfig
+    steps : int
+        Updates done so far (``config.steps`` when the run finished).
+    finished : bool
+        False when stopped early (``stop_after``); resume with ``resume=True``.
+    metrics : dict
+        The final metrics, as in ``summary.json`` (empty when not finished).
+    summary_path, last_checkpoint, best_checkpoint : pathlib.Path or None
+    wall_time : float
+        Seconds of training, across resumes.
+
+    Examples
+    --------
+    >>> TrainResult(TrainConfig(), 0, False, {}, None, None, None, 0.0).finished
+    False
+    """
+
+    config: TrainConfig
+    steps: int
+    finished: bool
+    metrics: dict[str, Any]
+    summary_path: Path | None
+    last_checkpoint: Path | None
+    best_checkpoint: Path | None
+    wall_time: float
+
+
+@contextlib.contextmanager
+def _thread_limit(threads: int | None, backend: str):
+    """Limit BLAS (and torch) threads to ``threads`` inside the block; restore them after."""
+    if threads is None:
+        yield
+        return
+    with contextlib.ExitStack() as stack:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # pragma: no cover - threadpoolctl is optional
+            pass
+        else:
+            stack.enter_context(threadpool_limits(limits=threads, user_api="blas"))
+        if backend == "torch":
+            import torch
+
+            before = torch.get_num_threads()
+            torch.set_num_threads(threads)
+            stack.callback(torch.set_num_threads, before)
+        yield
+
+
+@contextlib.contextmanager
+def _deferred_interrupt():
+    """Turn the first Ctrl-C into a flag checked between steps; a second one stops at once.
+
+    An update interrupted half way (some tensors stepped, others not) could not be resumed
+    exactly, so the loop finishes the step, saves, and then raises KeyboardInterrupt.
+    """
+    import signal
+    import threading
+
+    flag = {"hit": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum, frame):
+        flag["hit"] = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: flag["hit"]
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class Trainer:
+    r"""The training loop of eq. (1) for any backend, with metrics, checkpoints and resume.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    resume : bool
+        Continue the run saved in ``config.out/last.npz`` (its configuration must match
+        ``config`` except for ``out``; ``steps`` may grow, which changes the schedule).
+        Without it a new run starts and replaces any run in ``config.out``.
+    quiet : bool
+        Print nothing. Otherwise evaluation lines and the result are printed to ``stream``,
+        with a ``\r`` progress bar when ``stream`` is a terminal.
+    stream : text stream, optional
+        Where to print (default ``sys.stderr`` for the bar and lines).
+
+    Attributes
+    ----------
+    model
+        The backend's model (``NumpyModel``, ``PythonModel`` or ``TorchModel``).
+    step : int
+        Updates done.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> cfg = TrainConfig(steps=2, batch_size=4, d_model=8, n_layers=1, n_heads=2, d_ff=16,
+    ...                   n_train=20, n_val=5, n_test=5, out=tempfile.mkdtemp())
+    >>> trainer = Trainer(cfg, quiet=True)
+    >>> trainer.step, type(trainer.model).__name__
+    (0, 'FastNumpyModel')
+    >>> trainer.train().steps
+    2
+    """
+
+    def __init__(self, config: TrainConfig, *, resume: bool = False, quiet: bool = False,
+                 stream: TextIO | None = None):
+        if not isinstance(config, TrainConfig):
+            raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
+        self.out = Path(config.out)
+        self.quiet = quiet
+        self.stream = stream if stream is not None else sys.stderr
+        ckpt = None
+        if resume:
+            path = self.out / "last.npz"
+            if not path.is_file():
+                raise FileNotFoundError(
+                    f"no checkpoint to resume at {path}; run without resume to start a new run"
+                )
+            ckpt = read_checkpoint(path)
+            saved = TrainConfig.from_dict(ckpt.metadata["train_config"])
+            changed = [f.name for f in dataclasses.fields(TrainConfig)
+                       if f.name not in ("out", "steps", "eval_every", "eval_batches",
+                                         "checkpoint_every", "device")
+                       and getattr(saved, f.name) != getattr(config, f.name)]
+            if changed:
+                raise ValueError(
+                    "resume=True needs the saved configuration, but "
+                    + ", ".join(f"{n}={getattr(config, n)!r} (saved {getattr(saved, n)!r})"
+                                for n in changed)
+                    + " differ; drop those changes or start a new run in another folder"
+                )
+        self.config = config
+        tokenizer = None
+        if ckpt is not None and config.task == "text":
+            tokenizer = _codec_from_json(ckpt.metadata["tokenizer"])
+        self.data = _make_data(config, tokenizer)
+        self.model_config = config.model_config(self.data.vocab_size, self.data.seq_len)
+        fast = config.fast and config.backend in ("numpy", "python")  # PyTorch ignores it
+        options = _model_options(config.backend, fast, config.device)
+        self.model = create_model(self.model_config, config.backend, seed=config.seed,
+                                  dtype=config.dtype,
+                                  params=None if ckpt is None else ckpt.params, **options)
+        if config.backend == "torch":
+            self.engine = _TorchEngine(self.model, config, config.seed)
+        elif config.backend == "python":
+            self.engine = (_PythonEngine(self.model, config) if ckpt is None
+                           else _PythonEngine.restore(self.model, config, ckpt.params))
+        else:
+            self.engine = _NumpyEngine(self.model, config)
+        # two generators: batches and dropout masks; an eval draws from neither
+        self.data_rng = np.random.default_rng([config.seed, 1])
+        self.engine.dropout_rng = np.random.default_rng([config.seed, 2])
+        self.step = 0
+        self.elapsed = 0.0
+        self.best: dict[str, Any] | None = None
+        self.history: list[dict[str, Any]] = []
+        if ckpt is not None:
+            meta = ckpt.metadata
+            self.step = int(meta["step"])
+            self.elapsed = float(meta.get("elapsed", 0.0))
+            self.best = meta.get("best")
+            self.data_rng = rng_from_state(meta["rng"]["data"])
+            self.engine.dropout_rng = rng_from_state(meta["rng"]["dropout"])
+            self.engine.load_state_dict({k[len("optim/"):]: v for k, v in ckpt.state.items()
+                                         if k.startswith("optim/")})
+            self.engine.load_rng_arrays(ckpt.state)
+        self.schedule = self._schedule()
+
+    # ------------------------------------------------------------------ pieces
+    def _schedule(self) -> Schedule:
+        cfg = self.config
+        warmup = min(cfg.warmup_steps, cfg.steps - 1)
+        if cfg.schedule == "constant":
+            return Schedule("constant", max_lr=cfg.lr, warmup_steps=warmup)
+        return Schedule(cfg.schedule, max_lr=cfg.lr, warmup_steps=warmup,
+                        total_steps=cfg.steps, min_lr=cfg.min_lr)
+
+    def _metadata(self) -> dict[str, Any]:
+        from .. import __version__
+
+        return {
+            "kind": "literate-tx-training",
+            "literate_tx_version": __version__,
+            "step": self.step,
+            "elapsed": self.elapsed,
+            "train_config": self.config.to_dict(),
+            "task": self.config.task,
+            "tokenizer": json.dumps(self.data.codec.to_dict()),
+            "rng": {"data": rng_state(self.data_rng),
+                    "dropout": rng_state(self.engine.dropout_rng)},
+            "optimizer": "torch.optim.AdamW" if self.config.backend == "torch" else "AdamW",
+            "best": self.best,
+        }
+
+    def save(self, path: str | os.PathLike) -> None:
+        r"""Write a checkpoint with everything needed to resume exactly (atomically).
+
+        Examples
+        --------
+        >>> import tempfile, os
+        >>> cfg = TrainConfig(steps=1, batch_size=2, d_model=8, n_layers=1, n_heads=2,
+        ...                   d_ff=16, n_train=20, n_val=5, n_test=5, out=tempfile.mkdtemp())
+        >>> trainer = Trainer(cfg, quiet=True)
+        >>> trainer.save(os.path.join(cfg.out, "start.npz"))
+        >>> sorted(os.listdir(cfg.out))
+        ['start.npz']
+        """
+        state = {f"optim/{k}": v for k, v in self.engine.state_dict().items()}
+        state.update(self.engine.rng_arrays())
+        save_checkpoint(path, self.model_config, self.engine.parameters(), state=state,
+                        metadata=self._metadata())
+
+    def evaluate(self, split: str = "val") -> dict[str, Any]:
+        r"""Metrics of the current model on ``"val"`` or ``"test"`` (draws no random numbers).
+
+        Digits: ``loss``, ``exact_match`` and ``per_operation``; text: ``loss``,
+        ``perplexity`` and ``accuracy`` (text has no separate test split: ``"test"`` is the
+        validation text).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> cfg = TrainConfig(steps=1, batch_size=2, d_model=8, n_layers=1, n_heads=2,
+        ...                   d_ff=16, n_train=20, n_val=5, n_test=5, out=tempfile.mkdtemp())
+        >>> sorted(Trainer(cfg, quiet=True).evaluate("test"))
+        ['exact_match', 'loss', 'per_operation']
+        """
+        if split not in ("val", "test"):
+            raise ValueError(f"split={split!r} is not allowed; allowed: 'val', 'test'")
+        return self.data.evaluate(self.model, split, self.config.eval_batches)
+
+    def _open_metrics(self):
+        path = self.out / "metrics.jsonl"
+        if self.step == 0:
+            return open(path, "w", encoding="utf-8")
+        # drop lines written after the checkpoint we resume from (a crash between the two)
+        kept = []
+        if path.is_file():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    if json.loads(line).get("step", 0) <= self.step:
+                        kept.append(line)
+                except json.JSONDecodeError:
+                    continue
+        f = open(path, "w", encoding="utf-8")
+        f.write("".join(line + "\n" for line in kept))
+        return f
+
+    def _log(self, f, record: dict[str, Any]) -> None:
+        self.history.append(record)
+        f.write(json.dumps(record) + "\n")
+        f.flush()
+
+    def _eval_and_checkpoint(self, f, progress: _Progress, *, final: bool) -> None:
+        cfg = self.config
+        if self.step % cfg.eval_every == 0 or final:
+            metrics = self.evaluate("val")
+            if metrics:
+                self._log(f, {"step": self.step, "split": "val", **metrics,
+                              "time": round(self.elapsed, 3)})
+                progress.print(_format_eval(self.step, "val", metrics))
+                score = list(self.data.score(metrics))
+                if self.best is None or score > self.best["score"]:
+                    self.best = {"step": self.step, "score": score, "metrics": metrics}
+                    self.save(self.out / "best.npz")
+        if self.step % cfg.checkpoint_every == 0 or final:
+            self.save(self.out / "last.npz")
+
+    # ------------------------------------------------------------------ the loop
+    def train(self, stop_after: int | None = None) -> TrainResult:
+        r"""Run eq. (1) until ``config.steps`` (or ``stop_after``) updates are done.
+
+        Parameters
+        ----------
+        stop_after : int, optional
+            Stop once this many updates are done, saving ``last.npz`` as an interruption
+            would (for tests and for splitting a run); resume with ``resume=True``.
+
+        Returns
+        -------
+        TrainResult
+
+        Raises
+        ------
+        NonFiniteError
+            When the loss or a gradient is NaN or inf (naming the step and the tensor).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> cfg = TrainConfig(steps=4, batch_size=2, d_model=8, n_layers=1, n_heads=2,
+        ...                   d_ff=16, n_train=20, n_val=5, n_test=5, warmup_steps=1,
+        ...                   out=tempfile.mkdtemp())
+        >>> Trainer(cfg, quiet=True).train(stop_after=2).finished
+        False
+        >>> Trainer(cfg, resume=True, quiet=True).train().steps
+        4
+        """
+        cfg = self.config
+        end = cfg.steps if stop_after is None else min(int(stop_after), cfg.steps)
+        self.out.mkdir(parents=True, exist_ok=True)
+        progress = _Progress(self.stream, cfg.steps, quiet=self.quiet)
+        if self.step == 0:
+            for stale in ("best.npz", "last.npz", "summary.json"):
+                (self.out / stale).unlink(missing_ok=True)
+            try:
+                cfg.save_yaml(self.out / "config.yaml")
+            except ImportError:
+                pass
+            progress.print(
+                f"training {cfg.task} on the {cfg.backend} backend: "
+                f"{self.model.num_parameters():,} parameters, {cfg.steps} steps of "
+                f"{cfg.batch_size} x {self.data.seq_len} tokens ({cfg.dtype}) -> {self.out}"
+            )
+        else:
+            progress.print(f"resuming {self.out} at step {self.step}/{cfg.steps}")
+        tokens_per_step = cfg.batch_size * self.data.seq_len
+        with _thread_limit(cfg.threads, cfg.backend), _deferred_interrupt() as interrupted, \
+                self._open_metrics() as f:
+            started = self.step
+            t_start = time.perf_counter()
+            try:
+                while self.step < end:
+                    t0 = time.perf_counter()
+                    lr = self.schedule(self.step)
+                    x, y = self.data.batch(self.data_rng, cfg.batch_size)  # (B, T), (B, T)
+                    loss, norm = self.engine.step(x, y, lr, self.step + 1)  # names the update
+                    self.step += 1
+                    dt = time.perf_counter() - t0
+                    self.elapsed += dt
+                    tps = tokens_per_step / dt if dt > 0 else float("inf")
+                    self._log(f, {"step": self.step, "split": "train", "loss": loss, "lr": lr,
+                                  "grad_norm": norm, "tokens_per_s": round(tps, 1),
+                                  "time": round(self.elapsed, 3)})
+                    rate = (time.perf_counter() - t_start) / (self.step - started)
+                    progress.update(self.step, loss, lr, norm, tps, rate * (end - self.step))
+                    if interrupted():
+                        raise KeyboardInterrupt
+                    if self.step < end:
+                        self._eval_and_checkpoint(f, progress, final=False)
+                finished = self.step >= cfg.steps
+                self._eval_and_checkpoint(f, progress, final=True)
+            except KeyboardInterrupt:
+                # Ctrl-C is deferred to the end of a step (see _deferred_interrupt), so the
+                # state saved here is a consistent one and resuming from it stays exact
+                progress.close()
+                self.save(self.out / "last.npz")
+                progress.print(f"interrupted: saved step {self.step} to {self.out / 'last.npz'};"
+                               " resume with --resume")
+                raise
+            finally:
+                progress.close()
+        if not finished:
+            progress.print(f"stopped at step {self.step}; resume to continue")
+            return TrainResult(cfg, self.step, False, {}, None, self.out / "last.npz",
+                               self.out / "best.npz", self.elapsed)
+        metrics = self._summary()
+        path = self.out / "summary.json"
+        text = json.dumps(metrics, indent=2).encode("utf-8")
+        atomic_write(path, lambda fh: fh.write(text))
+        progress.print(f"wrote {path}")
+        return TrainResult(cfg, self.step, True, metrics, path, self.out / "last.npz",
+                           self.out / "best.npz", self.elapsed)
+
+    def _summary(self) -> dict[str, Any]:
+        cfg = self.config
+        val = self.evaluate("val")
+        out: dict[str, Any] = {
+            "task": cfg.task, "backend": cfg.backend, "steps": self.step,
+            "wall_time_s": round(self.elapsed, 2), "parameters": self.model.num_parameters(),
+            "final_train_loss": next((r["loss"] for r in reversed(self.history)
+                                      if r["split"] == "train"), None),
+            "val": val,
+            "best": None if self.best is None else {"step": self.best["step"],
+                                                    "val": self.best["metrics"]},
+            "checkpoints": {"last": str(self.out / "last.npz"),
+                            "best": str(self.out / "best.npz")},
+            "config": cfg.to_dict(),
+        }
+        if cfg.task == "digits":
+            out["test"] = self.evaluate("test") if cfg.n_test else {}
+        else:
+            prompt = cfg.sample_prompt
+            ids = self.data.codec.encode(prompt)
+            sample = sample_text(self.model, ids, cfg.sample_tokens, temperature=0.8,
+                                 seed=cfg.seed)
+            out["sample"] = {"prompt": prompt, "temperature": 0.8,
+                             "text": prompt + self.data.codec.decode(sample)}
+        return out
+
+
+def format_summary(m: Mapping[str, Any]) -> str:
+    r"""The result of a run (the content of ``summary.json``) as a few lines of text.
+
+    Examples
+    --------
+    >>> print(format_summary({"steps": 10, "wall_time_s": 61.2, "backend": "numpy",
+    ...     "parameters": 1234, "test": {"exact_match": 0.995,
+    ...     "per_operation": {"Max": 0.99, "Min": 1.0}}}))
+    done: 10 steps in 0:01:01 (numpy backend, 1,234 parameters)
+    test exact match 99.50%
+      Max     99.00%
+      Min    100.00%
+    """
+    lines = [f"done: {m['steps']} steps in {_fmt_time(m['wall_time_s'])} "
+             f"({m['backend']} backend, {m['parameters']:,} parameters)"]
+    if m.get("test"):
+        t = m["test"]
+        lines.append(f"test exact match {t['exact_match']:.2%}")
+        lines += [f"  {op:<7}{acc:7.2%}" for op, acc in t["per_operation"].items()]
+    if m.get("val") and "perplexity" in m["val"]:
+        v = m["val"]
+        lines.append(f"val loss {v['loss']:.4f}, perplexity {v['perplexity']:.2f}")
+    if "sample" in m:
+        lines.append("sample (temperature 0.8):")
+        lines.append(m["sample"]["text"])
+    return "\n".join(lines)
+
+
+def train(config: TrainConfig, *, resume: bool = False, quiet: bool = False,
+          stream: TextIO | None = None) -> TrainResult:
+    r"""Train a model as ``config`` says; see :class:`Trainer`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> cfg = TrainConfig(task="text", steps=2, batch_size=2, seq_len=16, d_model=8,
+    ...                   n_layers=1, n_heads=2, d_ff=16, eval_batches=1, sample_tokens=5,
+    ...                   out=tempfile.mkdtemp())
+    >>> r = train(cfg, quiet=True)
+    >>> sorted(r.metrics["val"]), r.metrics["sample"]["text"].startswith("Alice ")
+    (['accuracy', 'loss', 'perplexity'], True)
+    """
+    return Trainer(config, resume=resume, quiet=quiet, stream=stream).train()
+
+
