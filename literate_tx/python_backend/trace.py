@@ -6,7 +6,7 @@ step by step, what each line produced. With ``trace`` switched on, each step of 
 pass (the gradient reaching each of those, and finally every parameter's gradient) produces one
 :class:`TraceRecord`: where it happened, what it is, its shape with axis symbols
 (B, T, C, H, D, F, V as in the project's symbol table) and the mean, standard deviation, minimum
-and maximum of its entries::
+and maximum of its entries, and the entries themselves (``values``, row-major)::
 
     forward  [block 0] attention scores (B=1, H=4, T=5, T=5) mean=+0.0123 std=0.0456 ...
 
@@ -117,6 +117,7 @@ class TraceRecord(NamedTuple):
     min: float
     max: float
     n_nonfinite: int  # entries left out of the statistics
+    values: tuple[float, ...] = ()  # every entry, row-major (reshape with ``shape``)
 
     def shape_text(self) -> str:
         """The shape with axis symbols, e.g. ``(B=1, H=4, T=5, T=5)``.
@@ -149,8 +150,8 @@ class Tracer:
     --------
     >>> seen = []
     >>> Tracer(seen.append).at("embed")("h", [[0.0, 2.0]], "T C")
-    >>> seen[0].where, seen[0].axes, seen[0].max
-    ('embed', ('T', 'C'), 2.0)
+    >>> seen[0].where, seen[0].axes, seen[0].max, seen[0].values
+    ('embed', ('T', 'C'), 2.0, (0.0, 2.0))
     """
 
     def __init__(self, sink: Callable[[TraceRecord], object], phase: str = "forward",
@@ -181,7 +182,8 @@ class Tracer:
         dims = shape(x)
         names = tuple(axes.split())
         record = TraceRecord(self.phase_name, self.where, step, dims,
-                             names if len(names) == len(dims) else (), *summary(x))
+                             names if len(names) == len(dims) else (), *summary(x),
+                             tuple(_flatten(x)))
         self.sink(record)
 
 
