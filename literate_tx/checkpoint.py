@@ -31,6 +31,8 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import json
 import os
 import tempfile
@@ -70,12 +72,56 @@ class Checkpoint(NamedTuple):
     metadata: dict[str, Any]
 
 
+def _write_error(path: Path, exc: OSError) -> OSError:
+    r"""An error of ``exc``'s class whose message names ``path`` and the cause in words.
+
+    Examples
+    --------
+    >>> import errno
+    >>> err = _write_error(Path("run/last.npz"), OSError(errno.ENOSPC, "No space left on device"))
+    >>> print(err)
+    cannot write run/last.npz: no space left on the device (free some or choose another folder)
+    """
+    import errno
+
+    code = exc.errno
+    if code == errno.ENOSPC or code == getattr(errno, "EDQUOT", None):
+        reason = "no space left on the device (free some or choose another folder)"
+    elif code in (errno.EACCES, errno.EPERM, errno.EROFS):
+        reason = f"the folder {path.parent} is read-only ({exc.strerror or exc})"
+    elif code in (errno.EEXIST, errno.ENOTDIR):
+        blocker = next((p for p in reversed(path.parents) if p.exists() and not p.is_dir()), None)
+        reason = (f"{blocker} is a file, not a folder" if blocker is not None
+                  else (exc.strerror or str(exc)))
+    elif code == errno.EISDIR:
+        reason = "it is a folder; give a file name"
+    else:
+        reason = exc.strerror or str(exc)
+    return type(exc)(f"cannot write {path}: {reason}")
+
+
+def _remove_stale_temps(directory: Path, name: str) -> None:
+    """Remove ``.<name>.*.tmp`` files left in ``directory`` by a write that was killed."""
+    for stale in directory.glob(f".{glob.escape(name)}.*.tmp"):
+        with contextlib.suppress(OSError):  # gone already, or not ours to remove
+            if stale.is_file():
+                stale.unlink()
+
+
 def atomic_write(path: str | os.PathLike, write) -> None:
     """Call ``write(fileobj)`` on a temporary file, then rename it to ``path``.
 
     The temporary file lives in the destination directory (a rename is only atomic within one
     file system) and is removed if ``write`` raises, so ``path`` is either the old file or the
-    complete new one, never a partial write.
+    complete new one, never a partial write. Temporary files of ``path`` that a killed process
+    left behind (``.<name>.*.tmp``) are removed first. The folder is created if missing.
+
+    Raises
+    ------
+    OSError
+        Of the class the system raised (``PermissionError``, ``IsADirectoryError``...), with a
+        message naming ``path`` and the cause: a read-only folder, a parent that is a file,
+        ``path`` itself a folder, a full disk.
 
     Examples
     --------
@@ -84,20 +130,34 @@ def atomic_write(path: str | os.PathLike, write) -> None:
     >>> atomic_write(p, lambda f: f.write(b"hi"))
     >>> open(p).read()
     'hi'
+    >>> atomic_write(os.path.dirname(p), lambda f: f.write(b"hi"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    IsADirectoryError: cannot write ...: it is a folder; give a file name
     """
+    import errno
+
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    if path.is_dir():
+        raise _write_error(path, IsADirectoryError(errno.EISDIR, "Is a directory"))
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temps(directory, path.name)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise _write_error(path, exc) from exc
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise _write_error(path, exc) from exc
         raise
 
 
@@ -168,7 +228,8 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
         If ``path`` does not exist.
     ValueError
         If the file is not a checkpoint, is truncated or corrupt (naming the tensor whose bytes are
-        bad), or its tensors do not match its config.
+        bad), holds a pickled object (refused, never loaded), or its tensors do not match its
+        config.
 
     Examples
     --------
@@ -178,11 +239,22 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
     >>> read_checkpoint(p)
     Traceback (most recent call last):
     ...
-    ValueError: ...broken.npz is not a literate-tx checkpoint (not a readable .npz archive: ...)
+    ValueError: ...broken.npz is not a literate-tx checkpoint (not a .npz archive; it starts ...)
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}")
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, not a checkpoint file; give a .npz file in it, "
+                         f"e.g. {path / 'last.npz'}")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head[:1] == b"\x80":  # a pickle protocol 2+ stream, maybe with code to run
+        raise ValueError(f"{path} refused: contains a pickled object (not loaded); a "
+                         "literate-tx checkpoint is an .npz archive of plain numbers")
+    if head not in (b"PK\x03\x04", b"PK\x05\x06"):  # a zip file, what np.savez writes
+        raise ValueError(f"{path} is not a literate-tx checkpoint (not a .npz archive; it "
+                         f"starts with {head!r})")
     try:
         archive = np.load(path, allow_pickle=False)
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
@@ -195,7 +267,17 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
         def get(key: str) -> np.ndarray:
             try:
                 return archive[key]
-            except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
+            except ValueError as exc:
+                if "allow_pickle" in str(exc):  # an object array: numpy would need pickle
+                    raise ValueError(
+                        f"{path}: tensor {key!r} refused: contains a pickled object (not "
+                        "loaded); a literate-tx checkpoint holds plain numbers only"
+                    ) from None
+                raise ValueError(
+                    f"{path}: tensor {key!r} is corrupt or truncated ({exc}); "
+                    "the file was damaged after it was written"
+                ) from exc
+            except (zipfile.BadZipFile, OSError, EOFError, KeyError) as exc:
                 raise ValueError(
                     f"{path}: tensor {key!r} is corrupt or truncated ({exc}); "
                     "the file was damaged after it was written"
