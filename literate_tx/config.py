@@ -14,6 +14,7 @@ field                     meaning
 ``d_model`` (C)           width of the residual stream
 ``n_layers`` (L)          number of transformer blocks
 ``n_heads`` (H)           attention heads per block; the head width is ``D = C / H``
+``n_kv_heads`` (G)        key/value heads (grouped-query attention); ``None`` means ``H``
 ``d_ff`` (F)              hidden width of the feed-forward sublayer
 ``max_seq_len``           longest sequence the model accepts (size of learned position table)
 ``norm``                  ``"layernorm"``, ``"rmsnorm"`` or ``"none"``
@@ -40,7 +41,18 @@ so that their checkpoints map one to one onto the canonical layout:
   and a final RMSNorm; a SwiGLU feed-forward with separate gate, up and down projections,
   :math:`\mathrm{down}(\mathrm{silu}(x W_{gate}) \odot x W_{up})`; rotary position embeddings in the
   *rotate-half* layout, which pairs dimension :math:`i` of a head with dimension :math:`i + D/2`;
-  no biases anywhere; an untied LM head; no dropout.
+  no biases anywhere; an untied LM head; no dropout. Llama 2 70B and Llama 3 add grouped-query
+  attention (``n_kv_heads = 8``); Llama 1 and the smaller Llama 2 models have one key/value head
+  per query head.
+
+Grouped-query attention
+-----------------------
+With ``n_kv_heads = G`` smaller than ``n_heads = H`` the :math:`H` query heads share :math:`G`
+key/value heads: query head :math:`h` attends with key/value head :math:`\lfloor h / R \rfloor`,
+:math:`R = H / G` (the consecutive grouping of Llama's ``repeat_kv``). :math:`W_k, W_v` shrink to
+:math:`(C, G D)` and the key/value cache to :math:`G` heads. ``G = H`` is ordinary multi-head
+attention and ``G = 1`` multi-query attention. The derivation is in
+:mod:`literate_tx.numpy_backend.attention`.
 
 Examples
 --------
@@ -117,6 +129,12 @@ class ModelConfig:
         Base of the RoPE frequencies, ``> 1``.
     init_std : float
         Standard deviation of the normal initial weights, ``> 0``.
+    n_kv_heads : int or None
+        Key/value heads ``G`` (grouped-query attention); a positive divisor of ``n_heads``.
+        ``None``, the default, means ``n_heads`` (plain multi-head attention); a value equal to
+        ``n_heads`` is stored as ``None``, so that two configs of one architecture compare equal
+        and a config saved before this field existed loads unchanged. :attr:`kv_heads` is the
+        number either way.
 
     Raises
     ------
@@ -132,6 +150,12 @@ class ModelConfig:
     Traceback (most recent call last):
     ...
     ValueError: d_model=10 is not divisible by n_heads=3; n_heads must divide d_model (one of ...)
+    >>> cfg.replace(n_heads=4, d_model=16, n_kv_heads=3)
+    Traceback (most recent call last):
+    ...
+    ValueError: n_kv_heads=3 does not divide n_heads=4; allowed: None (= n_heads) or one of 1, 2, 4
+    >>> cfg.replace(n_kv_heads=2).n_kv_heads is None, cfg.replace(n_kv_heads=1).kv_heads
+    (True, 1)
     """
 
     vocab_size: int
@@ -150,6 +174,7 @@ class ModelConfig:
     norm_eps: float = 1e-5
     rope_theta: float = 10000.0
     init_std: float = 0.02
+    n_kv_heads: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "d_model", "n_layers", "n_heads", "d_ff", "max_seq_len"):
@@ -166,6 +191,21 @@ class ModelConfig:
                 f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}; "
                 f"n_heads must divide d_model (one of {divisors})"
             )
+        if self.n_kv_heads is not None:
+            divisors = ", ".join(map(str, _divisors(self.n_heads)))
+            allowed = f"allowed: None (= n_heads) or one of {divisors}"
+            value = self.n_kv_heads
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(
+                    f"n_kv_heads={value!r} must be an int or None, got {type(value).__name__}; "
+                    f"{allowed}"
+                )
+            if value < 1 or self.n_heads % value:
+                raise ValueError(
+                    f"n_kv_heads={value} does not divide n_heads={self.n_heads}; {allowed}"
+                )
+            if value == self.n_heads:
+                object.__setattr__(self, "n_kv_heads", None)  # one spelling of multi-head attention
         for name, allowed in (
             ("norm", NORMS),
             ("residual", RESIDUALS),
@@ -217,6 +257,19 @@ class ModelConfig:
         4
         """
         return self.d_model // self.n_heads
+
+    @property
+    def kv_heads(self) -> int:
+        """Number of key/value heads, ``G``: ``n_kv_heads``, or ``n_heads`` when that is None.
+
+        Examples
+        --------
+        >>> cfg = ModelConfig(vocab_size=5, d_model=16, n_layers=1, n_heads=4, d_ff=8,
+        ...                   max_seq_len=4)
+        >>> cfg.kv_heads, cfg.replace(n_kv_heads=2).kv_heads
+        (4, 2)
+        """
+        return self.n_heads if self.n_kv_heads is None else self.n_kv_heads
 
     @property
     def gated(self) -> bool:
@@ -375,6 +428,7 @@ def llama_config(
     n_heads: int = 32,
     max_seq_len: int = 2048,
     d_ff: int | None = None,
+    n_kv_heads: int | None = None,
     **overrides: Any,
 ) -> ModelConfig:
     r"""A Llama style configuration (defaults: Llama-7B's shape).
@@ -383,7 +437,9 @@ def llama_config(
     with gate, up and down projections; RoPE with ``theta = 10000`` in the rotate-half layout
     (dimension ``i`` of a head rotates with dimension ``i + D/2``); no biases; untied LM head; no
     dropout. When ``d_ff`` is not given it follows Llama's rule: ``2/3 * 4C`` rounded up to a
-    multiple of 256 (11008 for ``C = 4096``), or of 8 for small widths.
+    multiple of 256 (11008 for ``C = 4096``), or of 8 for small widths. ``n_kv_heads`` gives
+    grouped-query attention (Llama 2 70B and Llama 3 use 8); the default, None, is one key/value
+    head per query head, as in Llama-7B.
 
     Llama's ``nn.Linear`` weights are stored ``(out, in)``; transpose them into our ``(in, out)``.
     Names map as ``q_proj, k_proj, v_proj, o_proj -> w_q, w_k, w_v, w_o`` and
@@ -396,6 +452,8 @@ def llama_config(
     >>> cfg = llama_config(vocab_size=100, d_model=64, n_layers=2, n_heads=4, max_seq_len=32)
     >>> (cfg.norm, cfg.activation, cfg.position, cfg.bias, cfg.tie_embeddings, cfg.d_ff)
     ('rmsnorm', 'swiglu', 'rope', False, False, 176)
+    >>> llama_config(d_model=8192, n_layers=80, n_heads=64, n_kv_heads=8).kv_heads  # Llama 2 70B
+    8
     """
     if d_ff is None:
         hidden = int(2 * 4 * d_model / 3)
@@ -406,6 +464,7 @@ def llama_config(
         d_model=d_model,
         n_layers=n_layers,
         n_heads=n_heads,
+        n_kv_heads=n_kv_heads,
         d_ff=d_ff,
         max_seq_len=max_seq_len,
         norm="rmsnorm",

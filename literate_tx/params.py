@@ -12,6 +12,9 @@ Conventions
   batch-first row vector :math:`x` — the notation of the derivations. (This is GPT-2's ``Conv1D``
   layout; ``torch.nn.Linear`` and Llama checkpoints store ``(out, in)`` and are transposed on
   import.)
+* The key and value projections are ``(C, G D)`` with ``G = n_kv_heads`` key/value heads of
+  width ``D`` (grouped-query attention); ``G = H`` by default, and then every attention weight is
+  ``(C, C)``.
 * Names are dotted paths: ``embed.*``, ``blocks.{i}.*``, ``final_norm.*``, ``lm_head.*``, listed in
   the order a forward pass first touches them.
 
@@ -96,8 +99,15 @@ def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
     >>> cfg = ModelConfig(10, 8, 2, 2, 16, 4, activation="swiglu", position="rope")
     >>> [n.split(".")[-1] for n in param_shapes(cfg) if n.startswith("blocks.1.mlp.")]
     ['w_gate', 'b_gate', 'w_up', 'b_up', 'w_down', 'b_down']
+
+    With grouped-query attention the keys and values are ``G D = n_kv_heads * d_head`` wide:
+
+    >>> shapes = param_shapes(cfg.replace(n_kv_heads=1))
+    >>> shapes["blocks.0.attn.w_q"], shapes["blocks.0.attn.w_k"], shapes["blocks.0.attn.b_v"]
+    ((8, 8), (8, 4), (4,))
     """
     C, F, V = cfg.d_model, cfg.d_ff, cfg.vocab_size
+    kv = cfg.kv_heads * cfg.d_head  # G D: keys and values of the G key/value heads
     shapes: dict[str, tuple[int, ...]] = {"embed.tokens": (V, C)}
     if cfg.position == "learned":
         shapes["embed.positions"] = (cfg.max_seq_len, C)
@@ -105,10 +115,10 @@ def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
         p = f"blocks.{i}"
         if cfg.residual != "post":
             shapes.update(_norm_shapes(f"{p}.attn_norm", cfg))
-        for w in ("q", "k", "v", "o"):
-            shapes[f"{p}.attn.w_{w}"] = (C, C)
+        for w, width in (("q", C), ("k", kv), ("v", kv), ("o", C)):
+            shapes[f"{p}.attn.w_{w}"] = (C, width)
             if cfg.bias:
-                shapes[f"{p}.attn.b_{w}"] = (C,)
+                shapes[f"{p}.attn.b_{w}"] = (width,)
         if cfg.residual == "sandwich":
             shapes.update(_norm_shapes(f"{p}.attn_out_norm", cfg))
         if cfg.residual == "post":

@@ -20,12 +20,22 @@ def configs(draw, *, max_layers: int = 2, max_heads: int = 2, max_seq_len: int =
     """A small config with every switch drawn from its full set of values.
 
     Keyword arguments named after a switch (``norm="rmsnorm"``, ``position="alibi"``) fix it,
-    so that a parametrized test visits every value of that switch for sure.
+    so that a parametrized test visits every value of that switch for sure. ``gqa`` is the one
+    switch that is not a field: ``gqa=True`` draws grouped-query attention (``n_heads`` 2 or 4
+    and ``n_kv_heads`` a divisor below it, so that groups of two heads sharing one of two
+    key/value heads occur), ``gqa=False`` plain multi-head attention; unfixed, ``n_kv_heads`` is
+    drawn from the divisors of ``n_heads``.
     """
-    unknown = set(fixed) - set(SWITCHES)
+    unknown = set(fixed) - set(SWITCHES) - {"gqa"}
     if unknown:
         raise TypeError(f"configs() cannot fix {sorted(unknown)}; it fixes {sorted(SWITCHES)}")
-    n_heads = draw(st.integers(1, max_heads))
+    gqa = fixed.get("gqa")
+    n_heads = draw(st.sampled_from([2, 4]) if gqa else st.integers(1, max_heads))
+    divisors = [g for g in range(1, n_heads + 1) if n_heads % g == 0]
+    if gqa is None:
+        n_kv_heads = n_heads  # TODO(gqa): draw from divisors once every backend has GQA
+    else:
+        n_kv_heads = draw(st.sampled_from(divisors[:-1])) if gqa else n_heads
     d_head = draw(st.sampled_from([2, 4]))
     with_norm = tuple(n for n in NORMS if n != "none")  # sandwich needs a norm
     norm = fixed.get("norm") or draw(st.sampled_from(
@@ -40,6 +50,7 @@ def configs(draw, *, max_layers: int = 2, max_heads: int = 2, max_seq_len: int =
         d_model=n_heads * d_head,
         n_layers=draw(st.integers(1, max_layers)),
         n_heads=n_heads,
+        n_kv_heads=n_kv_heads,
         d_ff=draw(st.integers(2, 8)),
         max_seq_len=max_seq_len,
         norm=norm,

@@ -202,6 +202,14 @@ def test_attention_backward(cfg, B, T, seed):
         check(f"attention.{name}", g, f, p[name])
 
 
+@given(configs(max_layers=1, dropout=True, gqa=True), st.integers(1, 2), st.integers(1, 5), seeds)
+def test_attention_backward_grouped_query(cfg, B, T, seed):
+    """Grouped-query attention for sure: the shared key/value heads' gradients, eq.
+    (attn-gqa-backward), summed over their query groups, against finite differences."""
+    assert cfg.kv_heads < cfg.n_heads
+    test_attention_backward.hypothesis.inner_test(cfg, B, T, seed)
+
+
 @given(configs(max_layers=1), st.integers(1, 2), st.integers(1, 4), seeds)
 def test_feedforward_backward(cfg, B, T, seed):
     rng = np.random.default_rng(seed)
@@ -280,6 +288,15 @@ def test_model_gradients_every_switch_value(field, value, data):
     """The same check with one switch fixed, so that every value of every switch is visited
     (random draws alone met ALiBi, RoPE and position="none" once each in 30 examples)."""
     _check_model_gradients(data.draw(configs(dropout=True, **{field: value})), data)
+
+
+@settings(max_examples=10)
+@given(data=st.data())
+def test_model_gradients_grouped_query(data):
+    """The whole model with grouped-query attention (n_kv_heads < n_heads), every parameter."""
+    cfg = data.draw(configs(dropout=True, gqa=True))
+    assert cfg.kv_heads < cfg.n_heads
+    _check_model_gradients(cfg, data)
 
 
 def test_report_worst_errors(capsys):

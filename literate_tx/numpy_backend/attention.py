@@ -80,6 +80,43 @@ positions, allocated once, and a step writes only its own :math:`T` positions, a
 
 and attention reads the filled prefix :math:`K_{:, :, : T_p + T}` (a view, no copy).
 
+Grouped-query attention
+-----------------------
+With ``n_kv_heads = G`` key/value heads, a divisor of :math:`H`, the key and value projections
+are :math:`W_k, W_v \in \mathbb{R}^{C \times G D}` and split into :math:`G` heads, while the queries
+keep :math:`H`. The :math:`R = H/G` consecutive query heads of group :math:`g` share its key and
+value head (the grouping of Llama's ``repeat_kv``): query head :math:`h` reads key/value head
+:math:`g(h) = \lfloor h/R \rfloor`. Writing the repetition as its own step,
+
+.. math::
+   :label: attn-gqa
+
+   \tilde k_h = k_{g(h)}, \quad \tilde v_h = v_{g(h)} \qquad (B, G, T, D) \to (B, H, T, D),
+
+eqs. :eq:`attn-scores` and :eq:`attn-out` hold unchanged with :math:`\tilde k, \tilde v` in place
+of :math:`k, v`, and :math:`G = H` (the default) is ordinary multi-head attention. RoPE rotates
+each key head by its position alone, so it may act before or after the repetition; it acts
+before, on :math:`G` heads. The key/value cache stores :math:`k, v` (:math:`G` heads), not the
+repeated copies: that is what makes a decoding step read :math:`R` times fewer bytes.
+
+Backward: eq. :eq:`attn-backward` gives :math:`\delta\tilde k_h, \delta\tilde v_h` for every query
+head. Key head :math:`g` enters the loss through the :math:`R` query heads of its group, each a
+copy of it, so by the chain rule (the Jacobian of a copy is the identity) its gradient is the sum
+of theirs:
+
+.. math::
+   :label: attn-gqa-backward
+
+   \delta k_g = \sum_{h:\, g(h) = g} \delta\tilde k_h = \sum_{r=0}^{R-1} \delta\tilde k_{gR + r},
+   \qquad
+   \delta v_g = \sum_{r=0}^{R-1} \delta\tilde v_{gR + r}
+   \qquad (B, H, T, D) \to (B, G, T, D),
+
+before the inverse RoPE rotation of :math:`\delta k` and the linear backward of the
+:math:`(C, G D)` projections. In code the repetition is ``np.repeat`` along the head axis and
+the sum is a reshape to :math:`(B, G, R, T, D)` followed by a sum over :math:`R`
+(:func:`repeat_kv`, :func:`sum_kv_groups`).
+
 Examples
 --------
 With all-zero projections every score is equal, so the causal weights are uniform over the past:
@@ -108,7 +145,7 @@ from .positions import alibi_bias, apply_rope, rope_backward, rope_tables
 from .softmax import softmax_backward, softmax_forward
 
 __all__ = ["AttentionCache", "KVStorage", "KVCache", "attention_forward", "attention_backward",
-           "split_heads", "merge_heads"]
+           "split_heads", "merge_heads", "repeat_kv", "sum_kv_groups"]
 
 
 class KVStorage:
@@ -122,8 +159,8 @@ class KVStorage:
 
     def __init__(self, capacity: int):
         self.capacity = capacity
-        self.k: np.ndarray | None = None  # (B, H, capacity, D)
-        self.v: np.ndarray | None = None  # (B, H, capacity, D)
+        self.k: np.ndarray | None = None  # (B, G, capacity, D), G = n_kv_heads
+        self.v: np.ndarray | None = None  # (B, G, capacity, D)
         self.filled = 0
 
 
@@ -131,9 +168,11 @@ class KVStorage:
 class KVCache:
     r"""Keys and values (after RoPE) of the first ``length`` positions of one layer.
 
-    It unpacks like the pair ``k, v = cache``: two (B, H, length, D) views of a
-    :class:`KVStorage`. A decoding step adds T positions with :meth:`append`, eq.
-    :eq:`attn-kv-cache`: O(T) work per step, where concatenation would copy the whole past.
+    It unpacks like the pair ``k, v = cache``: two (B, G, length, D) views of a
+    :class:`KVStorage`, with ``G = n_kv_heads`` (``n_heads`` by default): the key/value heads, not
+    their repetition to the query heads, eq. :eq:`attn-gqa`. A decoding step adds T positions
+    with :meth:`append`, eq. :eq:`attn-kv-cache`: O(T) work per step, where concatenation would
+    copy the whole past.
 
     Examples
     --------
@@ -155,24 +194,24 @@ class KVCache:
 
     @classmethod
     def from_pair(cls, k: np.ndarray, v: np.ndarray, capacity: int) -> KVCache:
-        """A cache holding a copy of the (B, H, T, D) keys ``k`` and values ``v``."""
+        """A cache holding a copy of the (B, G, T, D) keys ``k`` and values ``v``."""
         return cls.empty(max(capacity, k.shape[2])).append(k, v)
 
     @property
     def k(self) -> np.ndarray:
-        """The keys, (B, H, length, D): a view of the storage."""
-        return self.storage.k[:, :, : self.length]  # (B, H, T_past, D)
+        """The keys, (B, G, length, D): a view of the storage."""
+        return self.storage.k[:, :, : self.length]  # (B, G, T_past, D)
 
     @property
     def v(self) -> np.ndarray:
-        """The values, (B, H, length, D): a view of the storage."""
-        return self.storage.v[:, :, : self.length]  # (B, H, T_past, D)
+        """The values, (B, G, length, D): a view of the storage."""
+        return self.storage.v[:, :, : self.length]  # (B, G, T_past, D)
 
     def __iter__(self):
         return iter((self.k, self.v))
 
     def append(self, k: np.ndarray, v: np.ndarray) -> KVCache:
-        r"""The cache of ``length + T`` positions: this one followed by ``k, v`` (B, H, T, D).
+        r"""The cache of ``length + T`` positions: this one followed by ``k, v`` (B, G, T, D).
 
         Positions below ``length`` are never written, so every cache returned earlier keeps its
         values. Two cases copy the filled positions to fresh storage instead of writing in
@@ -195,14 +234,14 @@ class KVCache:
         if shared or full:
             s = KVStorage(max(s.capacity, n + T))
         if s.k is None:
-            B, H, _, D = k.shape
-            s.k = np.empty((B, H, s.capacity, D), dtype=k.dtype)  # (B, H, T_max, D)
-            s.v = np.empty((B, H, s.capacity, D), dtype=v.dtype)  # (B, H, T_max, D)
+            B, G, _, D = k.shape
+            s.k = np.empty((B, G, s.capacity, D), dtype=k.dtype)  # (B, G, T_max, D)
+            s.v = np.empty((B, G, s.capacity, D), dtype=v.dtype)  # (B, G, T_max, D)
             if n:
-                s.k[:, :, :n] = self.k  # (B, H, T_past, D): the past, copied once
+                s.k[:, :, :n] = self.k  # (B, G, T_past, D): the past, copied once
                 s.v[:, :, :n] = self.v
-        s.k[:, :, n : n + T] = k  # (B, H, T, D), written in place, eq. (attn-kv-cache)
-        s.v[:, :, n : n + T] = v  # (B, H, T, D)
+        s.k[:, :, n : n + T] = k  # (B, G, T, D), written in place, eq. (attn-kv-cache)
+        s.v[:, :, n : n + T] = v  # (B, G, T, D)
         s.filled = n + T
         return KVCache(s, n + T)
 
@@ -215,8 +254,8 @@ class AttentionCache(NamedTuple):
     lin_v: LinearCache
     lin_o: LinearCache
     q: np.ndarray  # (B, H, T, D), after RoPE
-    k: np.ndarray  # (B, H, T, D), after RoPE
-    v: np.ndarray  # (B, H, T, D)
+    k: np.ndarray  # (B, G, T, D), after RoPE: the G = n_kv_heads key heads, not repeated
+    v: np.ndarray  # (B, G, T, D)
     att: np.ndarray  # (B, H, T, T), softmax weights before dropout
     att_dropped: np.ndarray  # (B, H, T, T), weights after dropout
     weights_mask: np.ndarray | None  # (B, H, T, T)
@@ -235,6 +274,40 @@ def split_heads(x: np.ndarray, H: int) -> np.ndarray:
     """
     B, T, C = x.shape
     return x.reshape(B, T, H, C // H).transpose(0, 2, 1, 3)  # (B, H, T, D)
+
+
+def repeat_kv(x: np.ndarray, H: int) -> np.ndarray:
+    r"""(B, G, T, D) -> (B, H, T, D): each key/value head repeated for its R = H/G query heads.
+
+    Eq. :eq:`attn-gqa`: query head ``h`` gets head ``h // R``. With ``G = H`` it returns ``x``
+    itself.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> k = np.arange(2.0).reshape(1, 2, 1, 1)  # G = 2 heads holding 0 and 1
+    >>> repeat_kv(k, 4)[0, :, 0, 0]
+    array([0., 0., 1., 1.])
+    """
+    G = x.shape[1]
+    return x if G == H else np.repeat(x, H // G, axis=1)  # (B, H, T, D)
+
+
+def sum_kv_groups(dx: np.ndarray, G: int) -> np.ndarray:
+    r"""(B, H, T, D) -> (B, G, T, D), the backward of :func:`repeat_kv`: eq. (attn-gqa-backward).
+
+    Key/value head ``g`` was copied to query heads ``g R .. g R + R - 1``; its gradient is the sum
+    of theirs, eq. :eq:`attn-gqa-backward`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> dk = np.array([1.0, 2.0, 10.0, 20.0]).reshape(1, 4, 1, 1)  # H = 4 query heads
+    >>> sum_kv_groups(dk, 2)[0, :, 0, 0]
+    array([ 3., 30.])
+    """
+    B, H, T, D = dx.shape
+    return dx if G == H else dx.reshape(B, G, H // G, T, D).sum(axis=2)  # (B, G, T, D)
 
 
 def merge_heads(y: np.ndarray) -> np.ndarray:
@@ -265,7 +338,8 @@ def attention_forward(
     ----------
     x : (B, T, C) ndarray
     p : dict
-        ``w_q, w_k, w_v, w_o`` of shape (C, C) and, with ``cfg.bias``, ``b_q, b_k, b_v, b_o``.
+        ``w_q, w_o`` of shape (C, C), ``w_k, w_v`` of shape (C, G D) with ``G = cfg.kv_heads``
+        and, with ``cfg.bias``, ``b_q, b_k, b_v, b_o``.
     cfg : ModelConfig
     weights_mask : (B, H, T, T) ndarray, optional
         Attention-dropout mask (training).
@@ -279,7 +353,8 @@ def attention_forward(
     out : (B, T, C) ndarray
     cache : AttentionCache
         ``cache.att`` holds the attention weights (B, H, T, T_past + T); with ``past``,
-        ``cache.kv`` is the :class:`KVCache` of T_past + T positions, the next step's ``past``.
+        ``cache.kv`` is the :class:`KVCache` of T_past + T positions of the G key/value heads,
+        the next step's ``past``.
 
     Examples
     --------
@@ -292,25 +367,36 @@ def attention_forward(
     >>> out, cache = attention_forward(np.ones((3, 5, 8)), p, cfg)
     >>> out.shape, cache.att.shape, bool(np.allclose(cache.att.sum(-1), 1.0))
     ((3, 5, 8), (3, 2, 5, 5), True)
+
+    Grouped-query attention, one key/value head shared by both query heads (``w_k, w_v`` are
+    (C, D) = (8, 4)):
+
+    >>> cfg1 = cfg.replace(n_kv_heads=1)
+    >>> p1 = {k[len(prefix):]: v for k, v in init_params(cfg1, dtype="float64").items()
+    ...       if k.startswith(prefix)}
+    >>> out, cache = attention_forward(np.ones((3, 5, 8)), p1, cfg1, past=KVCache.empty(8))
+    >>> p1["w_k"].shape, cache.k.shape, cache.kv.k.shape, cache.att.shape
+    ((8, 4), (3, 1, 5, 4), (3, 1, 5, 4), (3, 2, 5, 5))
     """
     B, T, C = x.shape
-    H, D = cfg.n_heads, cfg.d_head
+    H, G, D = cfg.n_heads, cfg.kv_heads, cfg.d_head
     T_past = 0 if past is None else past.length
     q, lin_q = linear_forward(x, p["w_q"], p.get("b_q"))  # (B, T, C), eq. (attn-qkv)
-    k, lin_k = linear_forward(x, p["w_k"], p.get("b_k"))  # (B, T, C)
-    v, lin_v = linear_forward(x, p["w_v"], p.get("b_v"))  # (B, T, C)
-    q, k, v = split_heads(q, H), split_heads(k, H), split_heads(v, H)  # (B, H, T, D)
+    k, lin_k = linear_forward(x, p["w_k"], p.get("b_k"))  # (B, T, G D)
+    v, lin_v = linear_forward(x, p["w_v"], p.get("b_v"))  # (B, T, G D)
+    q, k, v = split_heads(q, H), split_heads(k, G), split_heads(v, G)  # (B, H|G, T, D)
     rope = None
     if cfg.position == "rope":
         rope = rope_tables(T, D, cfg.rope_theta, x.dtype, offset=T_past)  # (T, D) each
         q = apply_rope(q, *rope)  # (B, H, T, D)
-        k = apply_rope(k, *rope)  # (B, H, T, D)
+        k = apply_rope(k, *rope)  # (B, G, T, D)
     kv = None
     if past is not None:
         kv = past.append(k, v)  # written in place after the past, eq. (attn-kv-cache)
-        k, v = kv.k, kv.v  # (B, H, T_past + T, D)
+        k, v = kv.k, kv.v  # (B, G, T_past + T, D)
     T_k = T_past + T
-    s = (q @ k.transpose(0, 1, 3, 2)) * (1.0 / math.sqrt(D))  # (B, H, T, T_k), eq. (attn-scores)
+    k_h, v_h = repeat_kv(k, H), repeat_kv(v, H)  # (B, H, T_k, D), eq. (attn-gqa)
+    s = (q @ k_h.transpose(0, 1, 3, 2)) * (1.0 / math.sqrt(D))  # (B, H, T, T_k), eq. (attn-scores)
     if cfg.position == "alibi":
         s += alibi_bias(H, T, T_k, x.dtype, offset=T_past)  # (H, T, T_k) broadcast over B
     if T > 1:  # a single query is the newest position: it sees every key, nothing to mask
@@ -318,7 +404,7 @@ def attention_forward(
         s = np.where(visible, s, -np.inf)  # (B, H, T, T_k)
     att = softmax_forward(s)  # (B, H, T, T_k), eq. (attn-out)
     att_dropped = att if weights_mask is None else att * weights_mask  # (B, H, T, T_k)
-    y = merge_heads(att_dropped @ v)  # (B, H, T, D) -> (B, T, C)
+    y = merge_heads(att_dropped @ v_h)  # (B, H, T, D) -> (B, T, C)
     out, lin_o = linear_forward(y, p["w_o"], p.get("b_o"))  # (B, T, C)
     cache = AttentionCache(lin_q, lin_k, lin_v, lin_o, q, k, v, att, att_dropped, weights_mask,
                            rope, kv)
@@ -357,18 +443,20 @@ def attention_backward(dout: np.ndarray, cache: AttentionCache) -> tuple[np.ndar
     (True, ['b_k', 'b_o', 'b_q', 'b_v', 'w_k', 'w_o', 'w_q', 'w_v'])
     """
     lin_q, lin_k, lin_v, lin_o, q, k, v, att, att_dropped, weights_mask, rope, _ = cache
-    H, D = q.shape[1], q.shape[3]
+    H, G, D = q.shape[1], k.shape[1], q.shape[3]
+    k_h, v_h = repeat_kv(k, H), repeat_kv(v, H)  # (B, H, T, D), eq. (attn-gqa)
     grads = {}
     dy, grads["w_o"], grads["b_o"] = linear_backward(dout, lin_o)  # (B, T, C)
-    B, T, C = dy.shape
-    dy = dy.reshape(B, T, H, D).transpose(0, 2, 1, 3)  # (B, H, T, D), split
-    dv = att_dropped.transpose(0, 1, 3, 2) @ dy  # (B, H, T, D), eq. (attn-backward)
-    datt = dy @ v.transpose(0, 1, 3, 2)  # (B, H, T, T)
+    dy = split_heads(dy, H)  # (B, H, T, D), split
+    dv_h = att_dropped.transpose(0, 1, 3, 2) @ dy  # (B, H, T, D), eq. (attn-backward)
+    datt = dy @ v_h.transpose(0, 1, 3, 2)  # (B, H, T, T)
     if weights_mask is not None:
         datt = datt * weights_mask
     ds = softmax_backward(datt, att) * (1.0 / math.sqrt(D))  # (B, H, T, T)
-    dq = ds @ k  # (B, H, T, D)
-    dk = ds.transpose(0, 1, 3, 2) @ q  # (B, H, T, D)
+    dq = ds @ k_h  # (B, H, T, D)
+    dk_h = ds.transpose(0, 1, 3, 2) @ q  # (B, H, T, D)
+    dk = sum_kv_groups(dk_h, G)  # (B, G, T, D), eq. (attn-gqa-backward)
+    dv = sum_kv_groups(dv_h, G)  # (B, G, T, D)
     if rope is not None:
         dq = rope_backward(dq, *rope)  # undo the rotation, eq. (rope-backward)
         dk = rope_backward(dk, *rope)

@@ -1,0 +1,111 @@
+"""Grouped-query attention: what ``n_kv_heads`` means, pinned down apart from the backends.
+
+The cross-backend and finite-difference tests (``test_equivalence.py``,
+``test_numpy_gradients.py``, the speed-path tests) draw ``n_kv_heads`` with every other switch;
+they prove the backends agree with each other and with the derivatives of the NumPy reference.
+They cannot tell *which* query heads share a key/value head, since every backend could group
+them the same wrong way. This file fixes that meaning: a model with ``G`` key/value heads is the
+multi-head model whose key and value weights repeat each of the ``G`` heads for its ``R = H/G``
+consecutive query heads (Llama's ``repeat_kv``), and the gradient of a shared head is the sum of
+its copies' gradients, eq. (attn-gqa-backward). Tolerance: 1e-10 relative, float64.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import batches, configs, random_params
+
+import literate_tx as ltx
+from literate_tx.numpy_backend.dropout import make_masks
+
+BACKENDS = ("numpy", "python", "torch")
+TOL = 1e-10
+
+
+def _repeat_columns(w: np.ndarray, G: int, R: int) -> np.ndarray:
+    """(..., G D) -> (..., H D): each head's D columns repeated for its R query heads."""
+    D = w.shape[-1] // G
+    heads = w.reshape(*w.shape[:-1], G, 1, D)  # (..., G, 1, D)
+    return np.broadcast_to(heads, (*w.shape[:-1], G, R, D)).reshape(*w.shape[:-1], G * R * D)
+
+
+def _sum_columns(g: np.ndarray, G: int, R: int) -> np.ndarray:
+    """(..., H D) -> (..., G D): the gradients of the R copies of each head summed."""
+    D = g.shape[-1] // (G * R)
+    return g.reshape(*g.shape[:-1], G, R, D).sum(axis=-2).reshape(*g.shape[:-1], G * D)
+
+
+def _rel_err(a, b) -> float:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.max(np.abs(a - b))) / max(float(np.max(np.abs(b))), 1e-30)
+
+
+def _model(backend, cfg, params):
+    if backend == "torch":
+        pytest.importorskip("torch")
+    return ltx.create_model(cfg, backend=backend, params=params, dtype="float64")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@settings(max_examples=6, deadline=None)
+@given(data=st.data())
+def test_grouped_query_is_multi_head_with_repeated_key_value_weights(backend, data):
+    cfg = data.draw(configs(max_layers=2, max_seq_len=5, dropout=True, gqa=True))
+    G, R = cfg.kv_heads, cfg.n_heads // cfg.kv_heads
+    seed = data.draw(st.integers(0, 2**31 - 1))
+    tokens, targets = data.draw(batches(cfg))
+    params = random_params(cfg, seed, scale=1.0 if cfg.norm != "none" else 0.5)
+    mha_cfg = cfg.replace(n_kv_heads=None)
+    mha_params = {n: (_repeat_columns(v, G, R) if n.split(".")[-1] in ("w_k", "w_v", "b_k", "b_v")
+                      else v) for n, v in params.items()}
+    masks = make_masks(cfg, *tokens.shape, np.random.default_rng(seed)) or None
+    gqa, mha = _model(backend, cfg, params), _model(backend, mha_cfg, mha_params)
+    kwargs = dict(train=masks is not None, masks=masks)
+    assert _rel_err(gqa.forward(tokens, **kwargs), mha.forward(tokens, **kwargs)) <= TOL
+    loss, grads = gqa.loss_and_grads(tokens, targets, **kwargs)
+    mha_loss, mha_grads = mha.loss_and_grads(tokens, targets, **kwargs)
+    assert abs(loss - mha_loss) <= TOL * max(1.0, abs(mha_loss))
+    scale = max(float(np.max(np.abs(g))) for g in mha_grads.values())
+    for name, g in grads.items():
+        expected = mha_grads[name]
+        if name.split(".")[-1] in ("w_k", "w_v", "b_k", "b_v"):
+            expected = _sum_columns(expected, G, R)  # eq. (attn-gqa-backward)
+        err = float(np.max(np.abs(np.asarray(g) - expected))) / scale
+        assert err <= TOL, f"{backend}: gradient of {name}: {err:.2e}"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_kv_cache_holds_only_the_key_value_heads(backend):
+    cfg = ltx.ModelConfig(11, 16, 2, 4, 12, 9, n_kv_heads=2, position="rope")
+    model = _model(backend, cfg, random_params(cfg, seed=3))
+    _, kv = model.decode(np.array([[1, 2, 3]]))
+    _, kv = model.decode(np.array([[4]]), kv)
+    assert len(kv) == cfg.n_layers
+    for layer in kv:
+        k, v = layer
+        for t in (k, v):
+            shape = np.asarray(t.numpy() if hasattr(t, "numpy") else t).shape
+            assert shape == (1, 2, 4, cfg.d_head)  # (B, G, T, D): G = 2 heads, not H = 4
+
+
+def test_n_kv_heads_is_validated_and_defaults_to_n_heads():
+    cfg = ltx.ModelConfig(11, 16, 1, 4, 12, 9)
+    assert cfg.n_kv_heads is None
+    assert cfg.kv_heads == 4
+    assert cfg.replace(n_kv_heads=4) == cfg  # one spelling of multi-head attention
+    assert ltx.ModelConfig.from_json(cfg.replace(n_kv_heads=2).to_json()).kv_heads == 2
+    old = cfg.to_dict()
+    del old["n_kv_heads"]  # a config saved before the field existed
+    assert ltx.ModelConfig.from_dict(old) == cfg
+    for bad in (3, 0, -2, 8, 2.0, True, "2"):
+        with pytest.raises(ValueError, match=r"n_kv_heads=.*allowed: None \(= n_heads\) or one "
+                                             r"of 1, 2, 4"):
+            cfg.replace(n_kv_heads=bad)
+    assert ltx.llama_config(n_heads=8, d_model=64, n_kv_heads=2).kv_heads == 2
+    shapes = ltx.param_shapes(cfg.replace(n_kv_heads=1, bias=True))
+    assert shapes["blocks.0.attn.w_k"] == shapes["blocks.0.attn.w_v"] == (16, 4)
+    assert shapes["blocks.0.attn.b_k"] == (4,)
+    assert shapes["blocks.0.attn.w_q"] == (16, 16)
