@@ -41,6 +41,72 @@ def _yaml():
     return yaml
 
 
+def load_yaml_mapping(text: str, *, source: str = "YAML") -> dict[str, Any]:
+    r"""Read a YAML mapping of field: value, as strict as a config needs to be.
+
+    ``yaml.safe_load`` (plain data only, no objects) with two changes: a key given twice is
+    an error naming it (PyYAML would keep the last one silently), and numbers in exponent
+    form without a dot, such as ``3e-4``, are numbers (YAML 1.2; PyYAML, which follows YAML
+    1.1, reads them as strings). An empty document is an empty mapping.
+
+    Raises
+    ------
+    ValueError
+        For invalid YAML, a repeated key, or a document that is not a mapping, naming
+        ``source``.
+
+    Examples
+    --------
+    >>> load_yaml_mapping("lr: 3e-4\nsteps: 10\n")
+    {'lr': 0.0003, 'steps': 10}
+    >>> load_yaml_mapping("lr: 0.1\nlr: 0.2\n", source="run.yaml")
+    Traceback (most recent call last):
+    ...
+    ValueError: run.yaml: line 2: key 'lr' is given twice (first on line 1); keep one
+    """
+    yaml = _yaml()
+    try:
+        data = yaml.load(text, Loader=_strict_loader(yaml))
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{source} is not valid YAML: {exc}") from None
+    except ValueError as exc:  # a repeated key
+        raise ValueError(f"{source}: {exc}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ValueError(
+            f"{source}: a training config must be a mapping of field: value, "
+            f"got {type(data).__name__}"
+        )
+    return data
+
+
+def _strict_loader(yaml):
+    """A ``SafeLoader`` subclass that refuses repeated keys and reads ``3e-4`` as a float."""
+    import re
+
+    class StrictLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    raise ValueError(
+                        f"line {line}: key {key!r} is given twice (first on line "
+                        f"{seen[key]}); keep one"
+                    )
+                seen[key] = line
+            return super().construct_mapping(node, deep=deep)
+
+    StrictLoader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+        list("-+0123456789"),
+    )
+    return StrictLoader
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     r"""Everything that defines a training run (frozen, validated, YAML round-trip).
@@ -247,7 +313,7 @@ class TrainConfig:
             integer(name, 1)
         for name in ("warmup_steps", "seed", "n_train", "n_val", "n_test", "split_seed"):
             integer(name, 0)
-        integer("seq_len", 1, optional=True)
+        integer("seq_len", 2, optional=True)  # one token would leave no context to learn
         integer("threads", 1, optional=True)
         number("lr", 0.0)
         number("min_lr", 0.0)
@@ -287,10 +353,31 @@ class TrainConfig:
         except (TypeError, ValueError) as exc:
             raise ValueError(f"n_digits={n!r} is not allowed: {exc}") from None
         object.__setattr__(self, "n_digits", task.n_digits)
+        self._check_combinations()
         if self.task == "digits" and self.n_train < 1:
             raise ValueError("n_train=0 is not allowed for task='digits'; give at least 1")
         if self.task == "digits" and self.n_val < 1:
             raise ValueError("n_val=0 is not allowed for task='digits'; give at least 1")
+
+    def _check_combinations(self) -> None:
+        """Refuse settings that are each valid but would waste a run together."""
+        if self.backend != "torch" and self.device != "cpu":
+            raise ValueError(
+                f"device={self.device!r} is not allowed with backend={self.backend!r}; only "
+                "the torch backend runs on a device: use backend='torch' or device='cpu'"
+            )
+        if self.task == "digits" and (self.text_file is not None or self.dataset != "default"):
+            given = (f"text_file={self.text_file!r}" if self.text_file is not None
+                     else f"dataset={self.dataset!r}")
+            raise ValueError(
+                f"{given} is not allowed with task='digits', which makes its own examples; "
+                "a text corpus needs task='text'"
+            )
+        if self.task == "text" and self.val_fraction == 0:
+            raise ValueError(
+                "val_fraction=0.0 is not allowed for task='text': the validation text scores "
+                "the run and chooses best.npz; give a share in (0, 1), e.g. 0.1"
+            )
 
     # ------------------------------------------------------------------ conversions
     def replace(self, **changes: Any) -> TrainConfig:
@@ -359,18 +446,7 @@ class TrainConfig:
         ...
         ValueError: YAML: a training config must be a mapping of field: value, got list
         """
-        yaml = _yaml()
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ValueError(f"{source} is not valid YAML: {exc}") from None
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            raise ValueError(
-                f"{source}: a training config must be a mapping of field: value, "
-                f"got {type(data).__name__}"
-            )
+        data = load_yaml_mapping(text, source=source)
         try:
             return cls.from_dict(data)
         except ValueError as exc:
