@@ -105,9 +105,11 @@ __all__ = [
     "GPT2_SPLIT_PATTERN",
     "BPETokenizer",
     "CharTokenizer",
+    "TOKENIZER_KINDS",
     "Merge",
     "Tokenizer",
     "WordTokenizer",
+    "train_tokenizer",
 ]
 
 #: Special tokens every tokenizer reserves unless told otherwise.
@@ -725,6 +727,93 @@ class WordTokenizer(_TableTokenizer):
         return cls(vocab, special_tokens=special_tokens)
 
 
+#: The tokenizers :func:`train_tokenizer` builds, by their ``kind``.
+TOKENIZER_KINDS: tuple[str, ...] = ("char", "word", "bpe")
+
+
+def train_tokenizer(
+    kind: str,
+    chunks: Iterable[str],
+    *,
+    vocab_size: int | None = None,
+    special_tokens: Sequence[str] = DEFAULT_SPECIAL_TOKENS,
+) -> Tokenizer:
+    r"""Train a tokenizer of ``kind`` on text given in pieces, holding only counts in memory.
+
+    The counts are what each ``train`` method computes from one string (the distinct
+    characters, the word pieces' counts, the BPE pre-tokens' counts), summed chunk by chunk,
+    so a text larger than memory can be streamed. The result is the tokenizer that ``train``
+    builds from ``"".join(chunks)`` provided that no chunk boundary falls inside a piece: cut
+    the text between a non-space and a space (as :mod:`literate_tx.data.corpus` does), and
+    neither :data:`WORD_SPLIT_PATTERN` nor :data:`GPT2_SPLIT_PATTERN` ever joins the two sides.
+
+    Parameters
+    ----------
+    kind : {"char", "word", "bpe"}
+    chunks : iterable of str
+    vocab_size : int, optional
+        Total ids, special tokens included. ``"char"``: must be None (the characters decide).
+        ``"word"``: keep the ``vocab_size - len(special_tokens)`` most frequent pieces (None:
+        all). ``"bpe"``: required, as in :meth:`BPETokenizer.train`.
+    special_tokens : sequence of str
+
+    Examples
+    --------
+    >>> tok = train_tokenizer("word", ["the cat", " the dog"], vocab_size=6)
+    >>> tok.vocab  # 4 special tokens + the 2 most frequent pieces
+    (' ', 'the')
+    >>> train_tokenizer("bpe", ["ab ab", " ab"], vocab_size=262).encode(" ab")
+    [257]
+    >>> train_tokenizer("char", ["ab"], vocab_size=10)
+    Traceback (most recent call last):
+    ...
+    ValueError: vocab_size=10 is not allowed for kind='char'; a character tokenizer's ...
+    """
+    if kind not in TOKENIZER_KINDS:
+        raise ValueError(f"kind={kind!r} is not allowed; allowed: "
+                         + ", ".join(map(repr, TOKENIZER_KINDS)))
+    if isinstance(chunks, str):
+        chunks = [chunks]
+    specials = _check_special_tokens(special_tokens)
+    if vocab_size is not None and (isinstance(vocab_size, bool)
+                                   or not isinstance(vocab_size, int) or vocab_size < 1):
+        raise ValueError(f"vocab_size={vocab_size!r} is not allowed; give an int >= 1 or None")
+    if kind == "char":
+        if vocab_size is not None:
+            raise ValueError(
+                f"vocab_size={vocab_size!r} is not allowed for kind='char'; a character "
+                "tokenizer's vocabulary is the characters of the text: leave vocab_size unset"
+            )
+        seen: set[str] = set()
+        for chunk in chunks:
+            seen.update(chunk)
+        return CharTokenizer(sorted(seen), special_tokens=specials)
+    if kind == "word":
+        if vocab_size is not None and vocab_size <= len(specials):
+            raise ValueError(
+                f"vocab_size={vocab_size} is too small for kind='word'; it counts the "
+                f"{len(specials)} special tokens, so give at least {len(specials) + 1}"
+            )
+        counts: Counter[str] = Counter()
+        for chunk in chunks:
+            counts.update(WordTokenizer.split(chunk))
+        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        pieces = [piece for piece, _ in ranked]
+        if vocab_size is not None:
+            pieces = pieces[: vocab_size - len(specials)]
+        return WordTokenizer(pieces, special_tokens=specials)
+    if vocab_size is None or vocab_size < _N_BYTES + len(specials):
+        raise ValueError(
+            f"vocab_size={vocab_size!r} is not allowed for kind='bpe'; give an int >= "
+            f"{_N_BYTES + len(specials)} (256 bytes + {len(specials)} special tokens)"
+        )
+    splitter = BPETokenizer((), specials)
+    pretokens: Counter[str] = Counter()
+    for chunk in chunks:
+        pretokens.update(splitter.pretokens(chunk))
+    return BPETokenizer._train_counts(pretokens, vocab_size, specials, True)
+
+
 class Merge(NamedTuple):
     r"""One learned BPE merge: ``left`` followed by ``right`` becomes ``new_id``.
 
@@ -929,8 +1018,15 @@ class BPETokenizer(Tokenizer):
                 f"{smallest} (256 bytes + {len(specials)} special tokens)"
             )
         tok = cls((), specials, pretokenize=pretokenize)
+        return cls._train_counts(Counter(tok.pretokens(text)), vocab_size, specials,
+                                 pretokenize)
+
+    @classmethod
+    def _train_counts(cls, counts: Counter[str], vocab_size: int, specials: tuple[str, ...],
+                      pretokenize: bool) -> BPETokenizer:
+        """The merge loop of :meth:`train` on pre-token counts (so counts may be streamed)."""
+        smallest = _N_BYTES + len(specials)
         # Distinct pre-tokens as byte-id lists, with how often each occurs.
-        counts = Counter(tok.pretokens(text))
         words: list[list[int]] = [list(w.encode("utf-8")) for w in counts]
         freqs: list[int] = list(counts.values())
         pair_counts: Counter[tuple[int, int]] = Counter()
