@@ -213,9 +213,11 @@ def test_load_trained_rejects_a_fast_that_is_not_a_bool(tmp_path, fast):
         load_trained(result.last_checkpoint, fast=fast)
 
 
-def test_a_new_run_replaces_the_old_one(tmp_path):
+def test_a_new_run_replaces_the_old_one_only_when_asked(tmp_path):
     train(tiny(tmp_path, steps=6), quiet=True)
-    train(tiny(tmp_path, steps=3), quiet=True)
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        train(tiny(tmp_path, steps=3), quiet=True)
+    train(tiny(tmp_path, steps=3), quiet=True, overwrite=True)
     lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     assert max(json.loads(line)["step"] for line in lines) == 3
 

@@ -24,7 +24,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from ..api import create_model
-from ..checkpoint import atomic_write, read_checkpoint, save_checkpoint
+from ..checkpoint import _write_error, atomic_write, read_checkpoint, save_checkpoint
 from ..data.batching import (
     rng_from_state,
     rng_state,
@@ -32,7 +32,7 @@ from ..data.batching import (
 from ..schedules import Schedule
 from .after import sample_text
 from .config import TrainConfig
-from .engines import _model_options, _NumpyEngine, _PythonEngine, _TorchEngine
+from .engines import NonFiniteError, _model_options, _NumpyEngine, _PythonEngine, _TorchEngine
 from .progress import _fmt_time, _format_eval, _Progress
 from .tasks import _codec_from_json, _make_data
 
@@ -120,6 +120,112 @@ def _deferred_interrupt():
         signal.signal(signal.SIGINT, previous)
 
 
+#: The files that make a folder a run: a new run refuses to start over them without overwrite.
+RUN_FILES = ("last.npz", "best.npz", "summary.json", "metrics.jsonl")
+
+
+def _check_out_folder(out: Path) -> None:
+    """Refuse an ``out`` that is a file or lies under one; create it and check it is writable."""
+    import tempfile
+
+    blocker = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise NotADirectoryError(
+            f"out={str(out)!r} is not allowed: {blocker} is a file, not a folder; give a "
+            "folder for the run's files"
+        )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):  # what the checkpoints will need
+            pass
+    except OSError as exc:
+        raise _write_error(out / "last.npz", exc) from exc
+
+
+def _refuse_existing_run(out: Path) -> None:
+    """A new run never deletes or truncates another run's files: say how to go on instead."""
+    found = [name for name in RUN_FILES if (out / name).exists()]
+    if not found:
+        return
+    if (out / "last.npz").exists():
+        how = ("continue it with resume=True (--resume), start over with overwrite=True "
+               "(--overwrite), or give another out folder (--out)")
+    else:  # killed before its first checkpoint: nothing to resume from
+        how = ("it has no last.npz to resume from; start over with overwrite=True "
+               "(--overwrite) or give another out folder (--out)")
+    raise FileExistsError(f"{out} already holds a run ({', '.join(found)}); {how}")
+
+
+def _meta_field(meta: Mapping[str, Any], name: str, path: Path, check, expected: str):
+    """``meta[name]`` after ``check(value)`` (which may convert it), or a ValueError naming
+    the file and the field."""
+    if name not in meta:
+        raise ValueError(f"{path}: damaged training state: metadata field {name!r} is missing "
+                         f"(expected {expected}); resume from another checkpoint")
+    value = meta[name]
+    try:
+        return check(value)
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
+        raise ValueError(f"{path}: damaged training state: metadata field {name!r}="
+                         f"{value!r:.60} is not {expected} ({exc})") from None
+
+
+def _step_count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError("not an int >= 0")
+    return value
+
+
+def _seconds(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ValueError("not a number >= 0")
+    return float(value)
+
+
+def _best_record(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not (isinstance(value, dict) and isinstance(value.get("score"), list)
+            and isinstance(value.get("metrics"), dict)):
+        raise ValueError("not a dict with 'step', 'score' (a list) and 'metrics' (a dict)")
+    _step_count(value.get("step"))
+    return value
+
+
+def _rng_pair(value: Any) -> dict[str, np.random.Generator]:
+    if not isinstance(value, dict):
+        raise ValueError("not a dict")
+    return {key: rng_from_state(value[key]) for key in ("data", "dropout")}
+
+
+def _resume_state(ckpt, path: Path) -> dict[str, Any]:
+    """Everything a resume reads from ``ckpt.metadata``, checked: a damaged field is named."""
+    meta = ckpt.metadata
+    if not isinstance(meta, dict) or meta.get("kind", "literate-tx-training") != (
+            "literate-tx-training"):
+        raise ValueError(f"{path} was not written by the trainer (its metadata has no "
+                         "training state); resume only from a run's last.npz")
+    saved = _meta_field(meta, "train_config", path, TrainConfig.from_dict,
+                        "the run's TrainConfig as a dict")
+    step = _meta_field(meta, "step", path, _step_count, "an int >= 0")
+    state = {
+        "train_config": saved, "step": step,
+        "elapsed": _meta_field({"elapsed": meta.get("elapsed", 0.0)}, "elapsed", path,
+                               _seconds, "a number of seconds >= 0"),
+        "best": _meta_field({"best": meta.get("best")}, "best", path, _best_record,
+                            "None or the best evaluation's record"),
+        "rng": _meta_field(meta, "rng", path, _rng_pair,
+                           "the states of the 'data' and 'dropout' generators"),
+        "schedule_steps": _meta_field({"schedule_steps": meta.get("schedule_steps",
+                                                                  saved.steps)},
+                                      "schedule_steps", path, _step_count, "an int >= 1"),
+    }
+    if saved.task == "text":
+        state["tokenizer"] = _meta_field(meta, "tokenizer", path, _codec_from_json,
+                                         "the run's tokenizer as JSON")
+    return state
+
+
 class Trainer:
     r"""The training loop of eq. (1) for any backend, with metrics, checkpoints and resume.
 
@@ -128,13 +234,34 @@ class Trainer:
     config : TrainConfig
     resume : bool
         Continue the run saved in ``config.out/last.npz`` (its configuration must match
-        ``config`` except for ``out``; ``steps`` may grow, which changes the schedule).
-        Without it a new run starts and replaces any run in ``config.out``.
+        ``config`` except for ``out``, ``steps``, ``eval_every``, ``eval_batches``,
+        ``checkpoint_every`` and ``device``). ``steps`` equal to the run's gives the same
+        result, bit for bit, as a run never stopped; a larger ``steps`` keeps the run's
+        learning-rate schedule and trains the extra steps at ``min_lr`` (see "Exact resume"
+        in :mod:`literate_tx.training`); fewer steps than already done is an error.
+    overwrite : bool
+        Start a new run even where ``config.out`` holds one, deleting its ``last.npz``,
+        ``best.npz``, ``summary.json`` and ``metrics.jsonl``. Without it (and without
+        ``resume``) a folder holding any of those files is refused with
+        :class:`FileExistsError`, so that no run is ever lost.
     quiet : bool
         Print nothing. Otherwise evaluation lines and the result are printed to ``stream``,
         with a ``\r`` progress bar when ``stream`` is a terminal.
     stream : text stream, optional
         Where to print (default ``sys.stderr`` for the bar and lines).
+
+    Raises
+    ------
+    FileExistsError
+        ``config.out`` holds a run and neither ``resume`` nor ``overwrite`` is given.
+    NotADirectoryError, PermissionError, OSError
+        ``config.out`` is a file, lies under a file, or cannot be written (the message names
+        the path and the cause).
+    FileNotFoundError
+        ``resume`` without a ``last.npz`` in ``config.out``.
+    ValueError
+        ``resume`` with a changed configuration, fewer ``steps`` than done, a finished run
+        and the same ``steps``, or a damaged checkpoint (naming the file and the field).
 
     Attributes
     ----------
@@ -142,6 +269,8 @@ class Trainer:
         The backend's model (``NumpyModel``, ``PythonModel`` or ``TorchModel``).
     step : int
         Updates done.
+    schedule_steps : int
+        The horizon of the learning-rate schedule: the ``steps`` the run started with.
 
     Examples
     --------
@@ -155,14 +284,26 @@ class Trainer:
     2
     """
 
-    def __init__(self, config: TrainConfig, *, resume: bool = False, quiet: bool = False,
-                 stream: TextIO | None = None):
+    def __init__(self, config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
+                 quiet: bool = False, stream: TextIO | None = None):
         if not isinstance(config, TrainConfig):
             raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
+        for name, value in (("resume", resume), ("overwrite", overwrite)):
+            if not isinstance(value, bool):
+                raise ValueError(f"{name}={value!r} is not allowed; use True or False")
+        if resume and overwrite:
+            raise ValueError("resume=True and overwrite=True contradict each other: resume "
+                             "continues the run in out, overwrite deletes it; give one")
         self.out = Path(config.out)
         self.quiet = quiet
         self.stream = stream if stream is not None else sys.stderr
+        self.overwrite = overwrite
+        _check_out_folder(self.out)
+        if not resume and not overwrite:
+            _refuse_existing_run(self.out)
         ckpt = None
+        state: dict[str, Any] = {}
+        self.schedule_steps = config.steps
         if resume:
             path = self.out / "last.npz"
             if not path.is_file():
@@ -170,7 +311,21 @@ class Trainer:
                     f"no checkpoint to resume at {path}; run without resume to start a new run"
                 )
             ckpt = read_checkpoint(path)
-            saved = TrainConfig.from_dict(ckpt.metadata["train_config"])
+            state = _resume_state(ckpt, path)
+            saved = state["train_config"]
+            if config.steps < state["step"]:
+                raise ValueError(
+                    f"steps={config.steps} is not allowed: {path} has already done "
+                    f"{state['step']} steps; give steps >= {state['step']} (a run cannot be "
+                    "shortened; start a new one in another folder)"
+                )
+            if config.steps == state["step"] and (self.out / "summary.json").is_file():
+                raise ValueError(
+                    f"the run in {self.out} is already finished ({state['step']} steps; see "
+                    f"{self.out / 'summary.json'}); to train longer give steps > "
+                    f"{state['step']} (the extra steps run at min_lr={saved.min_lr})"
+                )
+            self.schedule_steps = state["schedule_steps"]
             changed = [f.name for f in dataclasses.fields(TrainConfig)
                        if f.name not in ("out", "steps", "eval_every", "eval_batches",
                                          "checkpoint_every", "device")
@@ -183,9 +338,7 @@ class Trainer:
                     + " differ; drop those changes or start a new run in another folder"
                 )
         self.config = config
-        tokenizer = None
-        if ckpt is not None and config.task == "text":
-            tokenizer = _codec_from_json(ckpt.metadata["tokenizer"])
+        tokenizer = state.get("tokenizer")
         self.data = _make_data(config, tokenizer)
         self.model_config = config.model_config(self.data.vocab_size, self.data.seq_len)
         fast = config.fast and config.backend in ("numpy", "python")  # PyTorch ignores it
@@ -207,26 +360,35 @@ class Trainer:
         self.elapsed = 0.0
         self.best: dict[str, Any] | None = None
         self.history: list[dict[str, Any]] = []
+        self._saved_step: int | None = None  # the step in last.npz
+        self._val_steps: set[int] = set()  # steps with a validation row in metrics.jsonl
         if ckpt is not None:
-            meta = ckpt.metadata
-            self.step = int(meta["step"])
-            self.elapsed = float(meta.get("elapsed", 0.0))
-            self.best = meta.get("best")
-            self.data_rng = rng_from_state(meta["rng"]["data"])
-            self.engine.dropout_rng = rng_from_state(meta["rng"]["dropout"])
-            self.engine.load_state_dict({k[len("optim/"):]: v for k, v in ckpt.state.items()
-                                         if k.startswith("optim/")})
-            self.engine.load_rng_arrays(ckpt.state)
+            self.step = self._saved_step = state["step"]
+            self.elapsed = state["elapsed"]
+            self.best = state["best"]
+            self.data_rng = state["rng"]["data"]
+            self.engine.dropout_rng = state["rng"]["dropout"]
+            try:
+                self.engine.load_state_dict({k[len("optim/"):]: v
+                                             for k, v in ckpt.state.items()
+                                             if k.startswith("optim/")})
+                self.engine.load_rng_arrays(ckpt.state)
+            except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+                raise ValueError(f"{path}: damaged training state: the optimiser state "
+                                 f"(state/optim/...) does not fit the model ({exc!s:.200})"
+                                 ) from None
         self.schedule = self._schedule()
 
     # ------------------------------------------------------------------ pieces
     def _schedule(self) -> Schedule:
+        # the horizon is the run's first ``steps``: a longer resume adds a tail at min_lr
+        # (Schedule stays at min_lr from total_steps on), so the rate never jumps
         cfg = self.config
-        warmup = min(cfg.warmup_steps, cfg.steps - 1)
+        warmup = min(cfg.warmup_steps, self.schedule_steps - 1)
         if cfg.schedule == "constant":
             return Schedule("constant", max_lr=cfg.lr, warmup_steps=warmup)
         return Schedule(cfg.schedule, max_lr=cfg.lr, warmup_steps=warmup,
-                        total_steps=cfg.steps, min_lr=cfg.min_lr)
+                        total_steps=self.schedule_steps, min_lr=cfg.min_lr)
 
     def _metadata(self) -> dict[str, Any]:
         from .. import __version__
@@ -235,6 +397,7 @@ class Trainer:
             "kind": "literate-tx-training",
             "literate_tx_version": __version__,
             "step": self.step,
+            "schedule_steps": self.schedule_steps,
             "elapsed": self.elapsed,
             "train_config": self.config.to_dict(),
             "task": self.config.task,
@@ -262,6 +425,8 @@ class Trainer:
         state.update(self.engine.rng_arrays())
         save_checkpoint(path, self.model_config, self.engine.parameters(), state=state,
                         metadata=self._metadata())
+        if Path(path) == self.out / "last.npz":
+            self._saved_step = self.step
 
     def evaluate(self, split: str = "val") -> dict[str, Any]:
         r"""Metrics of the current model on ``"val"`` or ``"test"`` (draws no random numbers).
@@ -284,29 +449,38 @@ class Trainer:
 
     def _open_metrics(self):
         path = self.out / "metrics.jsonl"
-        if self.step == 0:
-            return open(path, "w", encoding="utf-8")
-        # drop lines written after the checkpoint we resume from (a crash between the two)
-        kept = []
-        if path.is_file():
+        # drop lines written after the checkpoint we resume from (a crash between the two),
+        # so that every (step, split) appears once; the file is rewritten atomically
+        kept: list[str] = []
+        if self.step > 0 and path.is_file():
             for line in path.read_text(encoding="utf-8").splitlines():
                 try:
-                    if json.loads(line).get("step", 0) <= self.step:
-                        kept.append(line)
-                except json.JSONDecodeError:
+                    record = json.loads(line)
+                except json.JSONDecodeError:  # half a line from a killed write
                     continue
-        f = open(path, "w", encoding="utf-8")
-        f.write("".join(line + "\n" for line in kept))
-        return f
+                if isinstance(record, dict) and record.get("step", 0) <= self.step:
+                    kept.append(line)
+                    if record.get("split") == "val":
+                        self._val_steps.add(record.get("step"))
+        text = "".join(line + "\n" for line in kept).encode("utf-8")
+        atomic_write(path, lambda fh: fh.write(text))
+        try:
+            return open(path, "a", encoding="utf-8")
+        except OSError as exc:
+            raise _write_error(path, exc) from exc
 
     def _log(self, f, record: dict[str, Any]) -> None:
         self.history.append(record)
-        f.write(json.dumps(record) + "\n")
-        f.flush()
+        try:
+            f.write(json.dumps(record) + "\n")
+            f.flush()
+        except OSError as exc:
+            raise _write_error(self.out / "metrics.jsonl", exc) from exc
 
     def _eval_and_checkpoint(self, f, progress: _Progress, *, final: bool) -> None:
         cfg = self.config
-        if self.step % cfg.eval_every == 0 or final:
+        if (self.step % cfg.eval_every == 0 or final) and self.step not in self._val_steps:
+            self._val_steps.add(self.step)
             metrics = self.evaluate("val")
             if metrics:
                 self._log(f, {"step": self.step, "split": "val", **metrics,
@@ -351,11 +525,14 @@ class Trainer:
         """
         cfg = self.config
         end = cfg.steps if stop_after is None else min(int(stop_after), cfg.steps)
-        self.out.mkdir(parents=True, exist_ok=True)
+        _check_out_folder(self.out)
         progress = _Progress(self.stream, cfg.steps, quiet=self.quiet)
         if self.step == 0:
-            for stale in ("best.npz", "last.npz", "summary.json"):
-                (self.out / stale).unlink(missing_ok=True)
+            if self.overwrite:  # asked for: the old run's files go before the new run starts
+                for stale in RUN_FILES:
+                    (self.out / stale).unlink(missing_ok=True)
+            else:  # files that appeared since __init__ are never overwritten either
+                _refuse_existing_run(self.out)
             try:
                 cfg.save_yaml(self.out / "config.yaml")
             except ImportError:
@@ -366,7 +543,9 @@ class Trainer:
                 f"{cfg.batch_size} x {self.data.seq_len} tokens ({cfg.dtype}) -> {self.out}"
             )
         else:
-            progress.print(f"resuming {self.out} at step {self.step}/{cfg.steps}")
+            tail = (f"; steps after {self.schedule_steps} run at min_lr={cfg.min_lr}"
+                    if cfg.steps > self.schedule_steps and cfg.schedule != "constant" else "")
+            progress.print(f"resuming {self.out} at step {self.step}/{cfg.steps}{tail}")
         tokens_per_step = cfg.batch_size * self.data.seq_len
         with _thread_limit(cfg.threads, cfg.backend), _deferred_interrupt() as interrupted, \
                 self._open_metrics() as f:
@@ -393,6 +572,14 @@ class Trainer:
                         self._eval_and_checkpoint(f, progress, final=False)
                 finished = self.step >= cfg.steps
                 self._eval_and_checkpoint(f, progress, final=True)
+            except NonFiniteError as exc:
+                # the update was refused before it touched the weights; last.npz and
+                # best.npz still hold the last good state
+                progress.close()
+                kept = (f"the last good checkpoint, {self.out / 'last.npz'} (step "
+                        f"{self._saved_step}), is kept" if self._saved_step is not None
+                        else "no checkpoint had been written yet")
+                raise NonFiniteError(f"{exc}; {kept}") from None
             except KeyboardInterrupt:
                 # Ctrl-C is deferred to the end of a step (see _deferred_interrupt), so the
                 # state saved here is a consistent one and resuming from it stays exact
@@ -470,8 +657,8 @@ def format_summary(m: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def train(config: TrainConfig, *, resume: bool = False, quiet: bool = False,
-          stream: TextIO | None = None) -> TrainResult:
+def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
+          quiet: bool = False, stream: TextIO | None = None) -> TrainResult:
     r"""Train a model as ``config`` says; see :class:`Trainer`.
 
     Examples
@@ -484,6 +671,7 @@ def train(config: TrainConfig, *, resume: bool = False, quiet: bool = False,
     >>> sorted(r.metrics["val"]), r.metrics["sample"]["text"].startswith("Alice ")
     (['accuracy', 'loss', 'perplexity'], True)
     """
-    return Trainer(config, resume=resume, quiet=quiet, stream=stream).train()
+    return Trainer(config, resume=resume, overwrite=overwrite, quiet=quiet,
+                   stream=stream).train()
 
 
