@@ -87,6 +87,17 @@ for activation in ACTIVATIONS:
         stats[norm, residual, activation] = (rms, gnorm, loss)
 
 print(f"statistics of {len(stats)} models: {time.perf_counter() - start:.1f} s so far")
+
+# %%
+# How large is a sandwich branch after its norm? The RMS of what each branch adds to the
+# stream (hooks ``blocks.{i}.attn.out`` and ``blocks.{i}.mlp.out``):
+for norm in ("layernorm", "rmsnorm"):
+    model = ltx.create_model(make_config(norm, "sandwich", "gelu", DEPTH), seed=0)
+    _, cache = model.run_with_cache(batch_x)
+    added = [float(np.sqrt(np.mean(cache[f"blocks.{i}.{branch}.out"] ** 2)))
+             for i in range(DEPTH) for branch in ("attn", "mlp")]
+    print(f"{norm:<10} sandwich: RMS of the normalised branches {min(added):.2f} to "
+          f"{max(added):.2f} (norm_eps = {model.config.norm_eps:g})")
 print(f"{'norm':<10}{'layout':<10}{'activation':<11}"
       f"{'RMS block 0':>12}{'RMS block 7':>12}{'|g| block 0':>12}{'|g| block 7':>12}")
 for (norm, residual, activation), (rms, gnorm, _) in stats.items():
@@ -101,9 +112,14 @@ for (norm, residual, activation), (rms, gnorm, _) in stats.items():
 #   (``init_std=0.02``) all the way up; the final norm rescales it before the head.
 # * **post** (the original Transformer): the norm sits *on* the stream, so its RMS is exactly
 #   the norm's output scale, 1, after every block.
-# * **sandwich**: each branch's output is normalised to RMS 1 before it is added, so the
-#   stream grows with depth — roughly like :math:`\sqrt{\ell}` for :math:`\ell` blocks of
-#   independent unit-size updates.
+# * **sandwich**: each branch's output passes through a second norm before it is added. A
+#   norm divides by :math:`\sqrt{\sigma^2 + \epsilon}`, not by :math:`\sigma`: it brings a
+#   row to RMS 1 only when its variance is well above :math:`\epsilon` (``norm_eps = 1e-5``).
+#   At initialisation the branches are so small that their variance is comparable to
+#   :math:`\epsilon`, and the normalised branch has an RMS of about 0.5 to 0.6 (printed below),
+#   not 1.
+#   Still, every block adds an update of that fixed size, so the stream grows with depth —
+#   roughly like :math:`\sqrt{\ell}` for :math:`\ell` blocks of independent updates.
 # * **none**: nothing rescales anything; with small weights the stream stays small (its
 #   dotted grey line lies under the pre-norm lines).
 import matplotlib.pyplot as plt

@@ -27,8 +27,12 @@ Backward: let :math:`g = \gamma \odot \delta y` be the gradient reaching :math:`
    \delta\beta = \sum_{\text{rows}} \delta y,
 
 where the bar is the mean over the :math:`C` features of a row. The two subtracted terms remove the
-components of :math:`g` along the directions LayerNorm is invariant to: a constant shift of the
-row (the mean) and a rescaling (the projection on :math:`\hat x`).
+component of :math:`g` along a constant shift of the row (the mean), to which LayerNorm is
+invariant, and its projection on :math:`\hat x`, the rescaling direction. LayerNorm is invariant
+to rescaling only at :math:`\epsilon = 0`: with :math:`\epsilon > 0`, :math:`\hat x` has variance
+:math:`\sigma^2 / (\sigma^2 + \epsilon) < 1`, a row whose variance is not well above
+:math:`\epsilon` comes out smaller than unit variance, and scaling :math:`x` by :math:`a` changes
+:math:`y` (the projection on :math:`\hat x` then removes only part of the scale component).
 
 RMSNorm
 -------
@@ -49,7 +53,9 @@ With :math:`g = \gamma \odot \delta y` and
    \delta x = r \left( g - \hat x \, \overline{g \odot \hat x} \right), \qquad
    \delta\gamma = \sum_{\text{rows}} \delta y \odot \hat x .
 
-Only the scale direction is projected out: RMSNorm is invariant to rescaling, not to shifts.
+Only the scale direction is projected out: at :math:`\epsilon = 0` RMSNorm is invariant to
+rescaling, never to shifts; with :math:`\epsilon > 0` it is invariant to neither, and a row whose
+mean square is comparable to :math:`\epsilon` comes out with an RMS below 1.
 
 Examples
 --------
