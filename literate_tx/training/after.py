@@ -138,8 +138,23 @@ def load_trained(path: str | os.PathLike, *, backend: str = "numpy", device: str
     if dtype is None:
         dtype = str(next(iter(ckpt.params.values())).dtype)
         dtype = dtype if dtype in ("float32", "float64") else "float32"
-    tokenizer = _codec_from_json(meta["tokenizer"]) if "tokenizer" in meta else None
-    tcfg = TrainConfig.from_dict(meta["train_config"]) if "train_config" in meta else None
+    tokenizer = tcfg = None
+    try:
+        field = "tokenizer"
+        if field in meta:
+            tokenizer = _codec_from_json(meta[field])
+        field = "train_config"
+        if field in meta:
+            tcfg = TrainConfig.from_dict(meta[field])
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise ValueError(f"{path}: damaged metadata: field {field!r}={meta[field]!r:.60} "
+                         f"cannot be read ({exc!s:.200})") from None
+    size = getattr(tokenizer, "vocab_size", None) or getattr(
+        getattr(tokenizer, "task", None), "vocab_size", None)
+    if size is not None and size != ckpt.config.vocab_size:
+        raise ValueError(f"{path}: the tokenizer in its metadata has {size} tokens but the "
+                         f"model's vocab_size is {ckpt.config.vocab_size}; the file mixes two "
+                         "runs: use the checkpoint a run wrote")
     if fast is None:
         fast = tcfg is not None and tcfg.fast and backend in ("numpy", "python")
     model = create_model(ckpt.config, backend, params=ckpt.params, dtype=dtype,
