@@ -121,4 +121,4 @@ print("mean residual norm after each block:", [round(float(n), 3) for n in resid
 # :func:`~literate_tx.inspection.gradient_norms`); the pictures in :mod:`literate_tx.plots`
 # (:func:`~literate_tx.plots.plot_attention`, :func:`~literate_tx.plots.plot_layer_statistics`,
 # :func:`~literate_tx.plots.plot_metrics`); ``literate-tx inspect CHECKPOINT --prompt TEXT``
-# writes them for any saved model (:func:`~literate_tx.plots.inspect_checkpoint`).
+# writes them for any saved model (:func:`~literate_tx.inspection.inspect_checkpoint`).

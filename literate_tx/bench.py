@@ -46,7 +46,7 @@ one call), so that it runs as in a loop rather than straight after another backe
 the median, the inter-quartile range and the min / max of the wall-clock times
 (``time.perf_counter``), tokens per second (B·T tokens per call; new tokens for generation), and:
 
-* **FLOPs** per call from the usual estimate (:func:`literate_tx.plots.flops_per_token`):
+* **FLOPs** per call from the usual estimate (:func:`literate_tx.flops.flops_per_token`):
   :math:`6N + 12\,L\,T\,C` per token for forward + backward, a third of it for the forward pass,
   where :math:`N` counts the weights that take part in a matrix product (not the lookup tables)
   and :math:`12LTC` the two attention products :math:`QK^\top` and :math:`AV` (the full
@@ -94,6 +94,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import ModelConfig
+from .flops import flops_per_token
 
 __all__ = ["PRESETS", "BACKENDS", "OPS", "Preset", "run_suite", "format_report", "matmul_peak",
            "step_flops", "add_arguments", "run", "main"]
@@ -260,9 +261,7 @@ def step_flops(config: ModelConfig, batch: int, seq_len: int, op: str) -> float 
     >>> round(step_flops(cfg, 16, 128, "train_step") / 1e9, 2), step_flops(cfg, 1, 8, "generate")
     (11.46, None)
     """
-    from .plots import flops_per_token
-
-    per_token = flops_per_token(config, seq_len)  # forward + backward, eq. (plots-flops)
+    per_token = flops_per_token(config, seq_len)  # forward + backward, eq. (flops-per-token)
     if op in ("fwd_bwd", "train_step"):
         return per_token * batch * seq_len
     if op == "forward":

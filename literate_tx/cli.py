@@ -405,12 +405,8 @@ def _interactive(model, tokenizer, opts: dict[str, Any]) -> int:
 
 # ============================================================================ inspect
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    try:
-        from .plots import inspect_checkpoint
-    except ImportError:
-        print("literate-tx inspect: not available yet (literate_tx.plots is not in this "
-              "version of literate_tx)", file=sys.stderr)
-        return 1
+    from .inspection import inspect_checkpoint
+
     result = inspect_checkpoint(args.checkpoint, args.prompt, args.out)
     paths = result if isinstance(result, (list, tuple)) else []
     for path in paths:

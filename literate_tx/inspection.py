@@ -36,7 +36,9 @@ is the root of the sum of its members' squared norms, so the groups' norms combi
 into the global norm that gradient clipping uses.
 
 Every function returns a list of small frozen dataclasses, one per row; :func:`format_table`
-prints any such list as an aligned table.
+prints any such list as an aligned table. :func:`inspect_checkpoint` — behind
+``literate-tx inspect`` — runs a saved model on a prompt and writes these tables, with the
+pictures of :mod:`literate_tx.plots`, into a folder.
 
 Examples
 --------
@@ -54,10 +56,12 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -74,6 +78,7 @@ __all__ = [
     "gradient_norms",
     "compare_caches",
     "format_table",
+    "inspect_checkpoint",
 ]
 
 _LAYER = re.compile(r"^blocks\.(\d+)\.")
@@ -379,3 +384,105 @@ def format_table(rows: Sequence, *, floatfmt: str = ".4g") -> str:
     widths = [max(len(line[j]) for line in table) for j in range(len(names))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
                      for line in table)
+
+
+# =========================================================================== a checkpoint
+def _token_labels(tokenizer, ids: list[int]) -> list[str]:
+    if tokenizer is None:
+        return [str(i) for i in ids]
+    return [tokenizer.decode([i]) for i in ids]
+
+
+def inspect_checkpoint(checkpoint_path, prompt: str, out_dir, *, backend: str = "numpy",
+                       tokenizer=None) -> list[Path]:
+    r"""Run a saved model on ``prompt`` and write what it computes into ``out_dir``.
+
+    The prompt is encoded with ``tokenizer`` if given, else with the tokenizer the trainer
+    stored in the checkpoint's metadata (key ``"tokenizer"``), else read as space-separated token
+    ids. The model runs ``run_with_cache`` once and three files are written:
+
+    * ``attention.png`` — every layer's and head's attention weights
+      (:func:`literate_tx.plots.plot_attention`);
+    * ``statistics.png`` — per-layer activation statistics
+      (:func:`literate_tx.plots.plot_layer_statistics`);
+    * ``summary.txt`` — the config, the tokens, the statistics tables of this module and every
+      head's attention as text (:func:`literate_tx.plots.attention_text`).
+
+    The pictures need matplotlib (the ``[lab]`` extra).
+
+    Parameters
+    ----------
+    checkpoint_path : path
+        Written by :func:`literate_tx.save_checkpoint` (e.g. the trainer's ``last.npz``).
+    prompt : str
+    out_dir : path
+        Created if missing.
+    backend : {"numpy", "python", "torch"}
+    tokenizer : object with ``encode`` and ``decode``, optional
+
+    Returns
+    -------
+    list of pathlib.Path
+        ``[attention.png, statistics.png, summary.txt]`` inside ``out_dir``.
+
+    Examples
+    --------
+    >>> import os, tempfile, literate_tx as ltx
+    >>> cfg = ltx.ModelConfig(10, 8, 1, 2, 16, 8)
+    >>> folder = tempfile.mkdtemp()
+    >>> ltx.save_checkpoint(os.path.join(folder, "m.npz"), cfg, ltx.init_params(cfg))
+    >>> paths = inspect_checkpoint(os.path.join(folder, "m.npz"), "1 2 3", folder)
+    >>> [p.name for p in paths]
+    ['attention.png', 'statistics.png', 'summary.txt']
+    """
+    import matplotlib.pyplot as plt
+
+    from .plots import attention_stack, attention_text, plot_attention, plot_layer_statistics
+    from .training import load_trained
+
+    # reads the file with read_checkpoint, and the trainer's tokenizer from its metadata
+    model, stored_tokenizer, _, _ = load_trained(checkpoint_path, backend=backend, dtype="float64")
+    cfg = model.config
+    tokenizer = stored_tokenizer if tokenizer is None else tokenizer
+    if tokenizer is not None:
+        ids = [int(i) for i in tokenizer.encode(prompt)]
+    else:
+        try:
+            ids = [int(t) for t in prompt.split()]
+        except ValueError:
+            raise ValueError(
+                f"prompt={prompt!r}: the checkpoint stores no tokenizer, so the prompt must be "
+                "space-separated token ids (e.g. '1 5 2'), or pass tokenizer="
+            ) from None
+    if not ids:
+        raise ValueError(f"prompt={prompt!r} encodes to no tokens; give a longer prompt")
+    if len(ids) > cfg.max_seq_len:
+        raise ValueError(f"prompt encodes to {len(ids)} tokens but max_seq_len="
+                         f"{cfg.max_seq_len}; shorten it")
+    logits, cache = model.run_with_cache([ids])
+    labels = _token_labels(tokenizer, ids)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "attention.png", out / "statistics.png", out / "summary.txt"]
+    fig = plot_attention(cache, labels, title=f"attention on {prompt!r}")
+    fig.savefig(paths[0], dpi=110)
+    plt.close(fig)
+    fig = plot_layer_statistics(cache, None, cfg, title=f"activations on {prompt!r}")
+    fig.savefig(paths[1], dpi=110)
+    plt.close(fig)
+    next_id = int(np.argmax(logits[0, -1]))
+    att = attention_stack(cache)  # (L, H, T, T)
+    lines = [f"checkpoint: {checkpoint_path}", f"backend: {backend}",
+             f"config: {json.dumps(cfg.to_dict(), sort_keys=True)}",
+             f"prompt: {prompt!r}", f"token ids: {ids}", f"tokens: {labels}",
+             f"greedy next token: {next_id} ({_token_labels(tokenizer, [next_id])[0]!r})", "",
+             "activation statistics", format_table(activation_stats(cache)), "",
+             "residual stream norms", format_table(residual_norms(cache)), ""]
+    if cfg.activation == "relu":
+        lines += ["ReLU units", format_table(dead_relu_fraction(cache, cfg)), ""]
+    for i in range(att.shape[0]):
+        for h in range(att.shape[1]):
+            lines += [f"attention, layer {i}, head {h} (rows: queries, columns: keys)",
+                      attention_text(att[i, h], labels), ""]
+    paths[2].write_text("\n".join(lines), encoding="utf-8")
+    return paths

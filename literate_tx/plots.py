@@ -7,29 +7,14 @@ run's ``metrics.jsonl``, the gradients of ``model.loss_and_grads`` — and retur
 notebooks and sphinx-gallery display them) and work with the non-interactive ``Agg`` backend.
 Close them with ``plt.close(fig)`` when you make many.
 
-:func:`attention_text` draws attention in a terminal, and :func:`inspect_checkpoint` — behind
-``literate-tx inspect`` — writes the pictures and a text summary for a saved model.
+:func:`attention_text` draws attention in a terminal;
+:func:`literate_tx.inspection.inspect_checkpoint` — behind ``literate-tx inspect`` — uses these
+pictures to write a summary of a saved model.
 
 Training compute
 ----------------
-:func:`plot_runs` can put runs of different sizes on one axis of training compute. The estimate
-(Kaplan et al. 2020, with the attention term of Chowdhery et al. 2022, "PaLM", appendix B) counts
-the floating-point operations of the matrix products, forward and backward:
-
-.. math::
-   :label: plots-flops
-
-   \mathrm{FLOPs\ per\ token} \approx 6 N + 12\, L\, T\, C ,
-
-where :math:`N` is the number of weights used in a matrix product (every parameter except the
-embedding lookups, plus the :math:`C \times V` output head even when it is tied to the token
-table), :math:`T` the sequence length, :math:`L` the layers and :math:`C` the width. A product of a
-:math:`(1 \times n)` row with an :math:`(n \times m)` matrix costs :math:`2nm` FLOPs; the backward
-pass costs twice the forward (one product for the input gradient, one for the weight gradient),
-hence :math:`2 + 4 = 6` per weight. The second term is the attention scores :math:`qk^\top` and the
-weighted sum :math:`av` (:math:`2 \cdot 2TC` per token and layer forward, times three), counted
-for the full :math:`T \times T` matrix as implementations compute it. Norms, softmax and
-activations are ignored (a few percent at these sizes).
+:func:`plot_runs` can put runs of different sizes on one axis of training compute, estimated by
+:func:`literate_tx.flops.flops_per_token` (eq. :eq:`flops-per-token`).
 
 Examples
 --------
@@ -53,13 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from .inspection import (
-    activation_stats,
-    dead_relu_fraction,
-    format_table,
-    gradient_norms,
-    residual_norms,
-)
+from .flops import flops_per_token
+from .inspection import activation_stats, dead_relu_fraction, gradient_norms, residual_norms
 
 __all__ = [
     "attention_stack",
@@ -69,9 +49,7 @@ __all__ = [
     "plot_metrics",
     "plot_operation_accuracy",
     "plot_layer_statistics",
-    "flops_per_token",
     "plot_runs",
-    "inspect_checkpoint",
 ]
 
 SHADES = " ░▒▓█"
@@ -502,36 +480,8 @@ def plot_layer_statistics(cache: Mapping[str, np.ndarray], grads: Mapping | None
 
 
 # =========================================================================== comparing runs
-def flops_per_token(config, seq_len: int | None = None) -> float:
-    r"""Training FLOPs per token, eq. :eq:`plots-flops`: :math:`6N + 12 L T C`.
-
-    Parameters
-    ----------
-    config : ModelConfig
-    seq_len : int, optional
-        :math:`T` (default ``config.max_seq_len``).
-
-    Examples
-    --------
-    >>> import literate_tx as ltx
-    >>> cfg = ltx.ModelConfig(10, 8, 1, 2, 16, 4, bias=False, norm="none", position="rope")
-    >>> # N = 4 C^2 + 2 C F + C V = 256 + 256 + 80 = 592 weights in products
-    >>> flops_per_token(cfg), 6 * 592 + 12 * 1 * 4 * 8
-    (3936.0, 3936)
-    """
-    from .params import param_shapes
-
-    shapes = param_shapes(config)
-    N = sum(int(np.prod(s)) for name, s in shapes.items()
-            if name not in ("embed.tokens", "embed.positions"))
-    if config.tie_embeddings:
-        N += config.d_model * config.vocab_size  # the head reuses E but still multiplies by it
-    T = config.max_seq_len if seq_len is None else int(seq_len)
-    return float(6 * N + 12 * config.n_layers * T * config.d_model)
-
-
 def _run_flops_per_step(run) -> float | None:
-    """From a trainer's run folder: batch_size x seq_len tokens per step, eq. (plots-flops)."""
+    """From a trainer's run folder: batch_size x seq_len tokens per step, eq. (flops-per-token)."""
     if not isinstance(run, (str, os.PathLike)):
         return None
     folder = Path(run)
@@ -561,7 +511,7 @@ def plot_runs(runs: Mapping[str, Any], *, flops_per_step: Mapping[str, float] | 
     flops_per_step : dict of label -> float, optional
         FLOPs of one optimiser step (e.g. ``flops_per_token(cfg, T) * batch_size * T``). For a
         run folder written by the trainer it is read from its checkpoint (``batch_size`` and
-        ``seq_len`` of the training config, eq. :eq:`plots-flops`). Runs with neither are left
+        ``seq_len`` of the training config, eq. :eq:`flops-per-token`). Runs with neither are left
         out of the compute panel, which is dropped when no run has a figure.
     split : {"train", "val"}
         Which loss to draw.
@@ -625,99 +575,3 @@ def plot_runs(runs: Mapping[str, Any], *, flops_per_step: Mapping[str, float] | 
     if title:
         fig.suptitle(title)
     return fig
-
-
-# =========================================================================== a checkpoint
-def _token_labels(tokenizer, ids: list[int]) -> list[str]:
-    if tokenizer is None:
-        return [str(i) for i in ids]
-    return [tokenizer.decode([i]) for i in ids]
-
-
-def inspect_checkpoint(checkpoint_path, prompt: str, out_dir, *, backend: str = "numpy",
-                       tokenizer=None) -> list[Path]:
-    r"""Run a saved model on ``prompt`` and write what it computes into ``out_dir``.
-
-    The prompt is encoded with ``tokenizer`` if given, else with the tokenizer the trainer
-    stored in the checkpoint's metadata (key ``"tokenizer"``), else read as space-separated token
-    ids. The model runs ``run_with_cache`` once and three files are written:
-
-    * ``attention.png`` — every layer's and head's attention weights (:func:`plot_attention`);
-    * ``statistics.png`` — per-layer activation statistics (:func:`plot_layer_statistics`);
-    * ``summary.txt`` — the config, the tokens, the statistics tables and every head's
-      attention as text (:func:`attention_text`).
-
-    Parameters
-    ----------
-    checkpoint_path : path
-        Written by :func:`literate_tx.save_checkpoint` (e.g. the trainer's ``last.npz``).
-    prompt : str
-    out_dir : path
-        Created if missing.
-    backend : {"numpy", "python", "torch"}
-    tokenizer : object with ``encode`` and ``decode``, optional
-
-    Returns
-    -------
-    list of pathlib.Path
-        ``[attention.png, statistics.png, summary.txt]`` inside ``out_dir``.
-
-    Examples
-    --------
-    >>> import os, tempfile, literate_tx as ltx
-    >>> cfg = ltx.ModelConfig(10, 8, 1, 2, 16, 8)
-    >>> folder = tempfile.mkdtemp()
-    >>> ltx.save_checkpoint(os.path.join(folder, "m.npz"), cfg, ltx.init_params(cfg))
-    >>> paths = inspect_checkpoint(os.path.join(folder, "m.npz"), "1 2 3", folder)
-    >>> [p.name for p in paths]
-    ['attention.png', 'statistics.png', 'summary.txt']
-    """
-    from .training import load_trained
-
-    # reads the file with read_checkpoint, and the trainer's tokenizer from its metadata
-    model, stored_tokenizer, _, _ = load_trained(checkpoint_path, backend=backend, dtype="float64")
-    cfg = model.config
-    tokenizer = stored_tokenizer if tokenizer is None else tokenizer
-    if tokenizer is not None:
-        ids = [int(i) for i in tokenizer.encode(prompt)]
-    else:
-        try:
-            ids = [int(t) for t in prompt.split()]
-        except ValueError:
-            raise ValueError(
-                f"prompt={prompt!r}: the checkpoint stores no tokenizer, so the prompt must be "
-                "space-separated token ids (e.g. '1 5 2'), or pass tokenizer="
-            ) from None
-    if not ids:
-        raise ValueError(f"prompt={prompt!r} encodes to no tokens; give a longer prompt")
-    if len(ids) > cfg.max_seq_len:
-        raise ValueError(f"prompt encodes to {len(ids)} tokens but max_seq_len="
-                         f"{cfg.max_seq_len}; shorten it")
-    logits, cache = model.run_with_cache([ids])
-    labels = _token_labels(tokenizer, ids)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    plt = _pyplot()
-    paths = [out / "attention.png", out / "statistics.png", out / "summary.txt"]
-    fig = plot_attention(cache, labels, title=f"attention on {prompt!r}")
-    fig.savefig(paths[0], dpi=110)
-    plt.close(fig)
-    fig = plot_layer_statistics(cache, None, cfg, title=f"activations on {prompt!r}")
-    fig.savefig(paths[1], dpi=110)
-    plt.close(fig)
-    next_id = int(np.argmax(logits[0, -1]))
-    att = attention_stack(cache)  # (L, H, T, T)
-    lines = [f"checkpoint: {checkpoint_path}", f"backend: {backend}",
-             f"config: {json.dumps(cfg.to_dict(), sort_keys=True)}",
-             f"prompt: {prompt!r}", f"token ids: {ids}", f"tokens: {labels}",
-             f"greedy next token: {next_id} ({_token_labels(tokenizer, [next_id])[0]!r})", "",
-             "activation statistics", format_table(activation_stats(cache)), "",
-             "residual stream norms", format_table(residual_norms(cache)), ""]
-    if cfg.activation == "relu":
-        lines += ["ReLU units", format_table(dead_relu_fraction(cache, cfg)), ""]
-    for i in range(att.shape[0]):
-        for h in range(att.shape[1]):
-            lines += [f"attention, layer {i}, head {h} (rows: queries, columns: keys)",
-                      attention_text(att[i, h], labels), ""]
-    paths[2].write_text("\n".join(lines), encoding="utf-8")
-    return paths

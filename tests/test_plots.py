@@ -14,11 +14,11 @@ import pytest
 from strategies import random_params
 
 import literate_tx as ltx
+from literate_tx.flops import flops_per_token
+from literate_tx.inspection import inspect_checkpoint
 from literate_tx.plots import (
     attention_stack,
     attention_text,
-    flops_per_token,
-    inspect_checkpoint,
     plot_attention,
     plot_layer_statistics,
     plot_metrics,

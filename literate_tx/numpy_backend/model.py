@@ -221,7 +221,7 @@ class NumpyModel:
         train : bool
             Apply dropout (masks drawn from the model's seeded generator unless given).
         masks : mapping, optional
-            Explicit dropout masks from :func:`~literate_tx.numpy_backend.dropout.make_masks`.
+            Explicit dropout masks from :func:`~literate_tx.masks.make_masks`.
         return_weights : bool
             Also return the attention weights, a list of (B, H, T, T) arrays, one per layer.
 

@@ -3,10 +3,11 @@ r"""Inverted dropout with explicit masks, on nested lists.
 Derived in :mod:`literate_tx.numpy_backend.dropout`, eq. :eq:`dropout`: kept entries are scaled
 by :math:`1/(1-p)`, and the backward pass multiplies by the same mask.
 
-The masks come from the NumPy backend's :func:`~literate_tx.numpy_backend.dropout.make_masks`,
-drawn from the same seeded generator in the same order and then turned into nested lists: a
-pure-Python model and a NumPy model with the same seed drop the same activations. (Random
-numbers are the one thing this backend takes from NumPy; no computation does.)
+The masks come from the backend-neutral :func:`literate_tx.masks.make_masks`, drawn from the
+same seeded generator in the same order as for the other backends and then turned into nested
+lists: a pure-Python model and a NumPy model with the same seed drop the same activations.
+(Random numbers are the one thing this backend takes from NumPy; no computation does, and it
+never imports the NumPy backend.)
 
 Examples
 --------
@@ -25,8 +26,8 @@ from __future__ import annotations
 
 from operator import mul
 
-from ..numpy_backend import dropout as _np_dropout
-from ..numpy_backend.dropout import mask_shapes
+from .. import masks as _masks
+from ..masks import mask_shapes
 from .linear import zip_map
 
 __all__ = ["dropout_forward", "dropout_backward", "mask_shapes", "make_masks"]
@@ -35,8 +36,8 @@ __all__ = ["dropout_forward", "dropout_backward", "mask_shapes", "make_masks"]
 def make_masks(cfg, B: int, T: int, rng, dtype="float64") -> dict:
     r"""Draw every dropout mask of eq. :eq:`dropout`, as nested lists.
 
-    Exactly the draws of :func:`literate_tx.numpy_backend.dropout.make_masks` (same generator,
-    same order), converted with ``tolist()``.
+    Exactly the draws of :func:`literate_tx.masks.make_masks` (same generator, same order),
+    converted with ``tolist()``.
 
     Parameters
     ----------
@@ -58,14 +59,14 @@ def make_masks(cfg, B: int, T: int, rng, dtype="float64") -> dict:
 
     >>> import numpy as np
     >>> from literate_tx import ModelConfig
-    >>> from literate_tx.numpy_backend.dropout import make_masks as numpy_make_masks
+    >>> from literate_tx.masks import make_masks as array_masks
     >>> cfg = ModelConfig(10, 8, 1, 2, 16, 8, dropout=0.5)
     >>> ours = make_masks(cfg, 1, 2, np.random.default_rng(0))
-    >>> theirs = numpy_make_masks(cfg, 1, 2, np.random.default_rng(0))
-    >>> all(ours[name] == theirs[name].tolist() for name in theirs)
+    >>> arrays = array_masks(cfg, 1, 2, np.random.default_rng(0))
+    >>> all(ours[name] == arrays[name].tolist() for name in arrays)
     True
     """
-    masks = _np_dropout.make_masks(cfg, B, T, rng, dtype)
+    masks = _masks.make_masks(cfg, B, T, rng, dtype)
     return {name: mask.astype(float).tolist() for name, mask in masks.items()}
 
 

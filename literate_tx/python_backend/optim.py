@@ -1,7 +1,7 @@
 r"""Optimisers for pure-Python parameters: SGD, Adam, AdamW and gradient clipping.
 
-The element-by-element mirror of :mod:`literate_tx.optim`; the equations are
-derived there and cited here by the same numbers. Same class names, same
+The element-by-element mirror of :mod:`literate_tx.numpy_backend.optim`; the equations
+are derived there and cited here by the same numbers. Same class names, same
 statements in the same order, same comments, so that a diff of the two files
 shows only the difference between a NumPy array and a loop. ``math`` only.
 
@@ -15,17 +15,25 @@ step, and over the elements of each row.
 
 ``state_dict()`` holds nested lists and Python numbers, which ``np.savez``
 stores as arrays; ``load_state_dict`` accepts those arrays back (through
-``tolist()``), so a state saved by either backend resumes in the other.
+``tolist()``), so a state saved by either backend resumes in the other. That
+bookkeeping, the validation of the hyperparameters and the decay filter are
+shared with the NumPy backend: :mod:`literate_tx.optim_rules`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 
-__all__ = ["SGD", "Adam", "AdamW", "Optimizer", "clip_grad_norm", "default_decay_filter"]
+from .. import optim_rules
+from ..optim_rules import (  # default_decay_filter: importable from here, as before
+    AdamRules,
+    AdamWRules,
+    SGDRules,
+    default_decay_filter,  # noqa: F401
+)
 
-DecayFilter = Callable[[str, int], bool]
+__all__ = ["SGD", "Adam", "AdamW", "Optimizer", "clip_grad_norm"]
 
 
 def _as_lists(x: object) -> object:
@@ -104,51 +112,11 @@ def _rows(*trees: list | None) -> Iterator[tuple]:
         yield trees
 
 
-def _scalar(x: object) -> object:
-    r"""A Python number or string from itself or a 0-d array (``np.load`` returns those).
-
-    Examples
-    --------
-    >>> _scalar(0.5)
-    0.5
-    """
-    return x.item() if hasattr(x, "item") else x
-
-
-def default_decay_filter(name: str, ndim: int) -> bool:
-    r"""Say whether a parameter gets weight decay: matrices yes, biases and norms no.
-
-    The same rule as :func:`literate_tx.optim.default_decay_filter`.
-
-    Parameters
-    ----------
-    name : str
-        Canonical parameter name, e.g. ``"blocks.0.attn.w_q"``.
-    ndim : int
-        Nesting depth of the parameter (1 for a vector, 2 for a matrix).
-
-    Returns
-    -------
-    bool
-        True if weight decay should be applied.
-
-    Examples
-    --------
-    >>> [default_decay_filter(n, d) for n, d in [("blocks.0.attn.w_q", 2),
-    ...     ("blocks.0.attn.b_q", 1), ("final_norm.weight", 1), ("embed.tokens", 2)]]
-    [True, False, False, True]
-    """
-    leaf = name.rsplit(".", 1)[-1]
-    if ndim < 2 or "norm" in name:
-        return False
-    return not (leaf == "bias" or leaf.startswith("b_"))
-
-
 def clip_grad_norm(grads: Mapping[str, list], max_norm: float) -> float:
     r"""Scale all gradients in place so that their global L2 norm is at most ``max_norm``.
 
     Matches ``torch.nn.utils.clip_grad_norm_`` (``norm_type=2``), eqs. (1)-(2)
-    of :mod:`literate_tx.optim`.
+    of :mod:`literate_tx.numpy_backend.optim`.
 
     Parameters
     ----------
@@ -189,186 +157,46 @@ def clip_grad_norm(grads: Mapping[str, list], max_norm: float) -> float:
     return total_norm
 
 
-def _check_number(
-    name: str, value: object, *, low: float, high: float = math.inf, high_open: bool = False
-) -> float:
-    r"""Return ``value`` as a float if ``low <= value <= high`` (or ``< high``), else raise.
+class Optimizer(optim_rules.Optimizer):
+    r"""Base class of :class:`SGD`, :class:`Adam` and :class:`AdamW`: nested lists as storage.
 
-    Examples
-    --------
-    >>> _check_number("lr", 0.1, low=0.0)
-    0.1
-    """
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
-        ok = low <= value and (value < high if high_open else value <= high)
-    if not ok:
-        upper = "" if high == math.inf else (f" and < {high}" if high_open else f" and <= {high}")
-        raise ValueError(
-            f"{name}={value!r} is not allowed; {name} must be a finite number >= {low}{upper}"
-        )
-    return float(value)
-
-
-class Optimizer:
-    r"""Base class of :class:`SGD`, :class:`Adam` and :class:`AdamW`: the shared bookkeeping.
-
-    It holds the parameters, the weight-decay mask, the step count and the
-    per-parameter buffers, validates gradients and learning rates, and
-    implements :meth:`state_dict` / :meth:`load_state_dict`. Subclasses list
-    their hyperparameters in ``_hyper``, create their buffers in ``state`` and
-    implement ``step``; it is not used directly.
-
-    Attributes
-    ----------
-    params : dict of str to nested list
-        The caller's parameters (the same objects), updated in place.
-    decay : dict of str to bool
-        Whether each parameter gets weight decay (from ``decay_filter``).
-    shapes : dict of str to tuple of int
-        The shape of each parameter, checked against every gradient.
-    step_count : int
-        Number of steps taken (:math:`t` of the module docstring after a step).
-    state : dict of str to dict of str to nested list
-        Buffers by kind (``"b"`` or ``"m"``, ``"v"``), then by parameter name.
-    lr : float
-        Default learning rate, used when ``step`` gets no ``lr``.
+    The bookkeeping (decay mask, step count, gradient checks, state dictionaries) is
+    :class:`literate_tx.optim_rules.Optimizer`'s; this class says what a parameter is here — a
+    rectangular nested list of floats, updated in place — and how buffers are made, copied and
+    restored. It is not used directly.
 
     Examples
     --------
     >>> opt = SGD({"w": [0.0, 0.0]}, lr=0.1, momentum=0.9)
     >>> isinstance(opt, Optimizer), list(opt.state), opt.step_count
     (True, ['b'], 0)
+    >>> SGD({"w": [[0.0, 1.0], [2.0]]})
+    Traceback (most recent call last):
+    ...
+    ValueError: params['w'] is ragged: its rows have shapes [(1,), (2,)]; all must match
     """
 
-    _hyper: tuple[str, ...] = ()
+    _kind = "nested lists"
 
-    def __init__(self, params: Mapping[str, list], decay_filter: DecayFilter | None) -> None:
-        if not isinstance(params, Mapping):
-            raise TypeError(
-                f"params must be a dict of str to nested lists, got {type(params).__name__}"
-            )
-        self.shapes = {name: _shape(p, f"params[{name!r}]") for name, p in params.items()}
-        self.params = dict(params)
-        # which parameters get weight decay (see "Which parameters decay")
-        self.decay = {
-            n: True if decay_filter is None else bool(decay_filter(n, len(self.shapes[n])))
-            for n in params
-        }
-        self.step_count = 0
-        self.state: dict[str, dict[str, list]] = {}
+    def _check_param(self, name: str, p: object) -> None:
+        pass  # _shape_of checks the nesting and the numbers
 
-    def _begin_step(
-        self, grads: Mapping[str, object], lr: float | None
-    ) -> tuple[float, dict[str, list]]:
-        r"""Validate ``grads`` and the step's learning rate, count the step, return both.
+    def _shape_of(self, x: object, label: str) -> tuple[list, tuple[int, ...]]:
+        lists = _as_lists(x)
+        return lists, _shape(lists, label)
 
-        Examples
-        --------
-        >>> opt = SGD({"w": [0.0, 0.0]}, lr=0.1)
-        >>> opt._begin_step({"w": [1.0, 1.0]}, lr=0.5), opt.step_count
-        ((0.5, {'w': [1.0, 1.0]}), 1)
-        """
-        if set(grads) != set(self.params):
-            missing = sorted(set(self.params) - set(grads))
-            extra = sorted(set(grads) - set(self.params))
-            raise ValueError(
-                f"grads must have the same names as params; missing {missing}, unexpected {extra}"
-            )
-        lists = {name: _as_lists(grads[name]) for name in self.params}
-        for name, shape in self.shapes.items():
-            got = _shape(lists[name], f"grads[{name!r}]")
-            if got != shape:
-                raise ValueError(
-                    f"grads[{name!r}] has shape {got}; it must match the parameter's shape {shape}"
-                )
-        step_lr = self.lr if lr is None else _check_number("lr", lr, low=0.0)
-        self.step_count += 1
-        return step_lr, lists
+    def _zeros_like(self, p: list) -> list:
+        return _zeros_like(p)
 
-    def state_dict(self) -> dict[str, object]:
-        r"""Everything needed to resume: step, hyperparameters and buffer copies.
+    def _copy(self, a: list) -> list:
+        return _copy(a)
 
-        Returns
-        -------
-        dict
-            Flat mapping, safe for ``np.savez(path, **state)``: ``"optimizer"``
-            (class name), ``"step"``, each hyperparameter, and one nested list
-            per buffer and parameter named ``"<buffer>.<param name>"``.
-
-        Examples
-        --------
-        >>> opt = Adam({"w": [0.0, 0.0]}, lr=0.1)
-        >>> opt.step({"w": [1.0, 1.0]})
-        >>> sorted(opt.state_dict())
-        ['beta1', 'beta2', 'eps', 'lr', 'm.w', 'optimizer', 'step', 'v.w', 'weight_decay']
-        """
-        out: dict[str, object] = {"optimizer": type(self).__name__, "step": self.step_count}
-        for h in self._hyper:
-            out[h] = getattr(self, h)
-        for buf, arrays in self.state.items():
-            for name, a in arrays.items():
-                out[f"{buf}.{name}"] = _copy(a)
-        return out
-
-    def load_state_dict(self, state: Mapping[str, object]) -> None:
-        r"""Restore a :meth:`state_dict` (from either backend, or ``np.load``) for an exact resume.
-
-        Hyperparameters are restored too. The decay filter is not state: build
-        the optimiser with the same filter as the one that was saved.
-
-        Parameters
-        ----------
-        state : mapping
-            As returned by :meth:`state_dict`; arrays (from ``np.load``) are
-            accepted through their ``tolist()`` / ``item()`` methods.
-
-        Examples
-        --------
-        >>> opt = Adam({"w": [0.0, 0.0]}, lr=0.1)
-        >>> opt.step({"w": [1.0, 1.0]})
-        >>> resumed = Adam({"w": [0.0, 0.0]}, lr=0.0)
-        >>> resumed.load_state_dict(opt.state_dict())
-        >>> resumed.lr, resumed.step_count
-        (0.1, 1)
-        """
-        expected = set(self.state_dict())
-        if set(state) != expected:
-            raise ValueError(
-                f"state has keys missing {sorted(expected - set(state))} and unexpected "
-                f"{sorted(set(state) - expected)} for this {type(self).__name__}"
-            )
-        kind = _scalar(state["optimizer"])
-        if kind != type(self).__name__:
-            raise ValueError(
-                f"state['optimizer']={kind!r} cannot be loaded into {type(self).__name__}"
-            )
-        step = _scalar(state["step"])
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            raise ValueError(f"state['step']={step!r} must be a non-negative integer")
-        for buf, arrays in self.state.items():
-            for name in arrays:
-                got = _shape(_as_lists(state[f"{buf}.{name}"]), f"state['{buf}.{name}']")
-                if got != self.shapes[name]:
-                    raise ValueError(
-                        f"state['{buf}.{name}'] has shape {got}; expected {self.shapes[name]}"
-                    )
-        # validate every hyperparameter on a scratch instance before changing anything
-        probe = object.__new__(type(self))
-        probe._set_hyper(**{h: _scalar(state[h]) for h in self._hyper})
-        for h in self._hyper:
-            setattr(self, h, getattr(probe, h))
-        self.step_count = step
-        for buf, arrays in self.state.items():
-            for name, a in arrays.items():
-                for row, saved in _rows(a, _as_lists(state[f"{buf}.{name}"])):
-                    row[:] = [float(x) for x in saved]
-
-    def _set_hyper(self, **hyper: object) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
+    def _assign(self, a: list, saved: list) -> None:
+        for row, saved_row in _rows(a, saved):
+            row[:] = [float(x) for x in saved_row]
 
 
-class SGD(Optimizer):
+class SGD(SGDRules, Optimizer):
     r"""Stochastic gradient descent with optional (Nesterov) momentum, as ``torch.optim.SGD``.
 
     Parameters
@@ -396,58 +224,6 @@ class SGD(Optimizer):
     >>> w  # the caller's list moved: theta - lr * g, eq. (6)
     [0.95, 2.1]
     """
-
-    _hyper = ("lr", "momentum", "dampening", "weight_decay", "nesterov")
-
-    def __init__(
-        self,
-        params: Mapping[str, list],
-        lr: float = 1e-3,
-        momentum: float = 0.0,
-        dampening: float = 0.0,
-        weight_decay: float = 0.0,
-        nesterov: bool = False,
-        decay_filter: DecayFilter | None = None,
-    ) -> None:
-        super().__init__(params, decay_filter)
-        self._set_hyper(
-            lr=lr,
-            momentum=momentum,
-            dampening=dampening,
-            weight_decay=weight_decay,
-            nesterov=nesterov,
-        )
-        if self.momentum != 0:
-            # b_0 is never read: step 1 overwrites it with g_1, eq. (4)
-            self.state["b"] = {n: _zeros_like(p) for n, p in self.params.items()}
-
-    def _set_hyper(
-        self, *, lr: float, momentum: float, dampening: float, weight_decay: float, nesterov: bool
-    ) -> None:
-        r"""Validate and set the hyperparameters.
-
-        Examples
-        --------
-        >>> SGD({}, lr=0.1, nesterov=True)
-        Traceback (most recent call last):
-        ...
-        ValueError: nesterov=True needs momentum > 0 and dampening == 0;
-        got momentum=0.0, dampening=0.0
-        """
-        self.lr = _check_number("lr", lr, low=0.0)
-        self.momentum = _check_number("momentum", momentum, low=0.0)
-        self.dampening = _check_number("dampening", dampening, low=0.0, high=1.0)
-        self.weight_decay = _check_number("weight_decay", weight_decay, low=0.0)
-        if not isinstance(nesterov, bool):
-            raise ValueError(
-                f"nesterov={nesterov!r} is not allowed; nesterov must be True or False"
-            )
-        if nesterov and (self.momentum <= 0 or self.dampening != 0):
-            raise ValueError(
-                f"nesterov=True needs momentum > 0 and dampening == 0; got "
-                f"momentum={self.momentum}, dampening={self.dampening}"
-            )
-        self.nesterov = bool(nesterov)
 
     def step(self, grads: Mapping[str, object], lr: float | None = None) -> None:
         r"""Apply one SGD update to every parameter, in place; ``grads`` is not modified.
@@ -488,7 +264,7 @@ class SGD(Optimizer):
                     p_row[i] -= eta * g  # eq. (6)
 
 
-class Adam(Optimizer):
+class Adam(AdamRules, Optimizer):
     r"""Adam with bias correction and coupled :math:`L_2` decay, as ``torch.optim.Adam``.
 
     Parameters
@@ -518,45 +294,6 @@ class Adam(Optimizer):
     >>> [round(x, 12) for x in w]
     [-0.1, 0.1, -0.1]
     """
-
-    _hyper = ("lr", "beta1", "beta2", "eps", "weight_decay")
-    #: AdamW sets this: decay by eq. (12) instead of eq. (3)
-    decoupled = False
-
-    def __init__(
-        self,
-        params: Mapping[str, list],
-        lr: float = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 0.0,
-        decay_filter: DecayFilter | None = None,
-    ) -> None:
-        super().__init__(params, decay_filter)
-        if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
-            raise ValueError(f"betas={betas!r} is not allowed; betas must be a pair (beta1, beta2)")
-        self._set_hyper(lr=lr, beta1=betas[0], beta2=betas[1], eps=eps, weight_decay=weight_decay)
-        # m_0 = v_0 = 0, eqs. (7)-(8)
-        self.state["m"] = {n: _zeros_like(p) for n, p in self.params.items()}
-        self.state["v"] = {n: _zeros_like(p) for n, p in self.params.items()}
-
-    def _set_hyper(
-        self, *, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float
-    ) -> None:
-        r"""Validate and set the hyperparameters.
-
-        Examples
-        --------
-        >>> Adam({}, betas=(0.9, 1.0))
-        Traceback (most recent call last):
-        ...
-        ValueError: beta2=1.0 is not allowed; beta2 must be a finite number >= 0.0 and < 1.0
-        """
-        self.lr = _check_number("lr", lr, low=0.0)
-        self.beta1 = _check_number("beta1", beta1, low=0.0, high=1.0, high_open=True)
-        self.beta2 = _check_number("beta2", beta2, low=0.0, high=1.0, high_open=True)
-        self.eps = _check_number("eps", eps, low=0.0)
-        self.weight_decay = _check_number("weight_decay", weight_decay, low=0.0)
 
     def step(self, grads: Mapping[str, object], lr: float | None = None) -> None:
         r"""Apply one Adam (or AdamW) update to every parameter in place; ``grads`` is unchanged.
@@ -612,12 +349,13 @@ class Adam(Optimizer):
                     p_row[i] -= step_size * (m_row[i] / denom)  # eq. (11)
 
 
-class AdamW(Adam):
+class AdamW(AdamWRules, Adam):
     r"""Adam with decoupled weight decay, as ``torch.optim.AdamW``.
 
     Identical to :class:`Adam` except that weight decay shrinks the weights
     directly, :math:`\theta \leftarrow \theta(1-\eta\lambda)` (eq. (12)), before the
-    Adam update, and by default only matrices decay (:func:`default_decay_filter`).
+    Adam update, and by default only matrices decay
+    (:func:`~literate_tx.optim_rules.default_decay_filter`).
 
     Parameters
     ----------
@@ -631,8 +369,9 @@ class AdamW(Adam):
         :math:`\epsilon`, eq. (10).
     weight_decay : float, default 0.01
         Decoupled coefficient :math:`\lambda`, eq. (12) (torch's default).
-    decay_filter : callable(name, ndim) -> bool, default :func:`default_decay_filter`
-        Which parameters get weight decay; ``None`` means all.
+    decay_filter : callable(name, ndim) -> bool, default ``default_decay_filter``
+        Which parameters get weight decay
+        (:func:`~literate_tx.optim_rules.default_decay_filter`); ``None`` means all.
 
     Examples
     --------
@@ -644,23 +383,3 @@ class AdamW(Adam):
     >>> params["lm_head.w"], params["final_norm.weight"]
     ([[0.95, 0.95], [0.95, 0.95]], [1.0, 1.0])
     """
-
-    decoupled = True
-
-    def __init__(
-        self,
-        params: Mapping[str, list],
-        lr: float = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 0.01,
-        decay_filter: DecayFilter | None = default_decay_filter,
-    ) -> None:
-        super().__init__(
-            params,
-            lr=lr,
-            betas=betas,
-            eps=eps,
-            weight_decay=weight_decay,
-            decay_filter=decay_filter,
-        )

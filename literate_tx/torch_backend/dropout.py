@@ -4,7 +4,7 @@ Definition: :mod:`literate_tx.numpy_backend.dropout` (eq. :eq:`dropout`). A :cla
 module is told, at each call, either
 
 * a dict of explicit masks (``masks`` is not None): it multiplies by ``masks[name]`` — the masks
-  of :func:`literate_tx.numpy_backend.dropout.make_masks`, so the very same mask as in every other
+  of :func:`literate_tx.masks.make_masks`, so the very same mask as in every other
   backend — and applies no dropout where the dict has no entry of that name; or
 * no masks (``masks=None``): it calls :func:`torch.nn.functional.dropout` in training mode
   (``module.train()``), drawing from PyTorch's generator, and is the identity in evaluation mode.

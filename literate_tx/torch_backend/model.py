@@ -370,7 +370,7 @@ class TorchModel:
             Apply dropout (drawn by PyTorch from the model's seeded generator unless ``masks``
             are given).
         masks : mapping, optional
-            Explicit dropout masks from :func:`~literate_tx.numpy_backend.dropout.make_masks`.
+            Explicit dropout masks from :func:`~literate_tx.masks.make_masks`.
         return_weights : bool
             Also return the attention weights, a list of (B, H, T, T) arrays, one per layer.
 

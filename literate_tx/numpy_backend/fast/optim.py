@@ -15,33 +15,33 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ...optim import AdamW
+from ..optim import AdamW
 from .model import _check_threads
 
 
 class FastAdamW(AdamW):
-    r""":class:`~literate_tx.optim.AdamW` with in-place updates: bit-for-bit the same result.
+    r""":class:`~literate_tx.numpy_backend.optim.AdamW` with in-place updates: the same bits.
 
     Each statement of eqs. (7)-(12) becomes an ``out=`` ufunc on a scratch buffer, in the same
     order of floating-point operations as the reference, so the parameters and moments equal
-    :class:`~literate_tx.optim.AdamW`'s exactly. When every parameter has the same dtype, the
-    moments of all parameters live in one flat buffer each (``state["m"][name]`` and
-    ``state["v"][name]`` are views into them), so that eqs. (7)-(11) are a dozen ufunc calls on
-    the whole model instead of a dozen per parameter, split over ``threads`` Python threads
-    (NumPy releases the GIL inside them). On the medium preset (826k parameters, 69 arrays)
-    that took a step from 2.2 to 1.2 ms on 2 cores (1.7 ms on one).
+    :class:`~literate_tx.numpy_backend.optim.AdamW`'s exactly. When every parameter has the
+    same dtype, the moments of all parameters live in one flat buffer each
+    (``state["m"][name]`` and ``state["v"][name]`` are views into them), so that eqs. (7)-(11)
+    are a dozen ufunc calls on the whole model instead of a dozen per parameter, split over
+    ``threads`` Python threads (NumPy releases the GIL inside them). On the medium preset
+    (826k parameters, 69 arrays) that took a step from 2.2 to 1.2 ms on 2 cores (1.7 ms on one).
 
     Parameters
     ----------
     params, lr, betas, eps, weight_decay, decay_filter
-        As :class:`~literate_tx.optim.AdamW`.
+        As :class:`~literate_tx.numpy_backend.optim.AdamW`.
     threads : int, optional
         Threads for the flat update. Default: the CPUs this process may use, at most 2.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from literate_tx.optim import AdamW
+    >>> from literate_tx.numpy_backend.optim import AdamW
     >>> a, b = {"w": np.ones((2, 2))}, {"w": np.ones((2, 2))}
     >>> opt_a, opt_b = AdamW(a, lr=0.1), FastAdamW(b, lr=0.1)
     >>> for g in (np.array([[1.0, -2.0], [3.0, 0.5]]), np.full((2, 2), 0.25)):
@@ -81,8 +81,8 @@ class FastAdamW(AdamW):
             for key in ("m", "v") for name in self.params)
 
     def step(self, grads: Mapping[str, np.ndarray], lr: float | None = None) -> None:
-        """Apply one AdamW update in place (see :meth:`literate_tx.optim.Adam.step`)."""
-        eta = self._begin_step(grads, lr)
+        """Apply one AdamW update in place (:meth:`literate_tx.numpy_backend.optim.Adam.step`)."""
+        eta, grads = self._begin_step(grads, lr)
         t = self.step_count
         step_size = eta / (1 - self.beta1**t)  # eq. (11)
         bias_correction2_sqrt = math.sqrt(1 - self.beta2**t)

@@ -1,0 +1,407 @@
+r"""Optimisers for NumPy parameters: SGD, Adam, AdamW and gradient clipping, derived.
+
+Every optimiser here updates a ``dict[str, ndarray]`` of parameters **in place**
+from a ``dict[str, ndarray]`` of gradients with the same names and shapes (the
+canonical names of ``DEVELOPING.md``), and follows :mod:`torch.optim` exactly:
+the same equations, the same order of floating-point operations wherever that
+costs no clarity, so that ``tests/test_optim.py`` can demand agreement with
+PyTorch to about :math:`10^{-12}` relative in float64 after many steps.
+The pure-Python mirror, :mod:`literate_tx.python_backend.optim`, has the same
+classes, statements and comments, written element by element. (This module is the NumPy
+backend's, as that one is the pure-Python backend's; :mod:`literate_tx.optim` still offers its
+names.)
+
+Notation
+--------
+:math:`\theta` a parameter tensor, :math:`g` its gradient, :math:`t = 1, 2, \dots`
+the step number, :math:`\eta` the learning rate, :math:`\lambda` the weight decay.
+All products and powers of tensors are elementwise.
+
+Gradient clipping
+-----------------
+The *global* norm treats all gradients as one long vector; like
+``torch.nn.utils.clip_grad_norm_`` we take the norm of each tensor and then the
+norm of those norms (the same number, summed in a different order):
+
+.. math:: \lVert g \rVert = \Bigl(\sum_k \lVert g_k \rVert_2^2\Bigr)^{1/2} \tag{1}
+
+If that norm exceeds ``max_norm`` every gradient is scaled by one common factor,
+so the direction of the full gradient is kept and only its length shrinks. The
+:math:`10^{-6}` keeps the division finite for a zero gradient and means that a
+clipped gradient ends very slightly *below* ``max_norm``:
+
+.. math:: c = \frac{\texttt{max\_norm}}{\lVert g \rVert + 10^{-6}}, \qquad
+          g_k \leftarrow c\, g_k \ \text{ only if } c < 1 \tag{2}
+
+SGD with momentum
+-----------------
+An :math:`L_2` penalty :math:`\tfrac{\lambda}{2}\lVert\theta\rVert^2` added to the
+loss adds :math:`\lambda\theta` to the gradient. ``torch.optim.SGD`` calls this
+``weight_decay`` and applies it to the gradient (it is *coupled*: the momentum
+below sees it):
+
+.. math:: g \leftarrow g + \lambda\,\theta \tag{3}
+
+Momentum keeps a running buffer :math:`b` of past gradients with coefficient
+:math:`\mu` and dampening :math:`\tau`. PyTorch starts the buffer at the first
+gradient itself, not at :math:`(1-\tau)\,g_1`:
+
+.. math:: b_1 = g_1, \qquad b_t = \mu\, b_{t-1} + (1-\tau)\, g_t \tag{4}
+
+Classical momentum steps along the buffer; Nesterov momentum looks one
+momentum step ahead (and needs :math:`\tau = 0`):
+
+.. math:: d_t = b_t \quad\text{or, with Nesterov,}\quad d_t = g_t + \mu\, b_t \tag{5}
+
+.. math:: \theta \leftarrow \theta - \eta\, d_t \tag{6}
+
+Without momentum, (3) and (6) give :math:`\theta \leftarrow (1-\eta\lambda)\,\theta - \eta g`:
+for plain SGD the :math:`L_2` penalty and "decaying the weights" are the same thing.
+For Adam they are not, which is the point of AdamW.
+
+Adam and AdamW
+--------------
+Adam (Kingma & Ba, 2015) keeps exponential moving averages of the gradient and
+of its square:
+
+.. math:: m_t = \beta_1\, m_{t-1} + (1-\beta_1)\, g_t \tag{7}
+
+.. math:: v_t = \beta_2\, v_{t-1} + (1-\beta_2)\, g_t^2 \tag{8}
+
+with :math:`m_0 = v_0 = 0`. Unrolling (7), :math:`m_t = (1-\beta_1)\sum_{i=1}^{t}\beta_1^{t-i} g_i`,
+and if the :math:`g_i` share a mean :math:`\bar g` then
+:math:`\mathbb{E}\,m_t = (1-\beta_1^t)\,\bar g`: the zero start biases early averages
+towards zero. Dividing by that factor removes the bias:
+
+.. math:: \hat m_t = \frac{m_t}{1-\beta_1^t}, \qquad \hat v_t = \frac{v_t}{1-\beta_2^t} \tag{9}
+
+The step divides the averaged gradient by its root-mean-square, so every
+coordinate moves by about :math:`\eta` whatever the scale of its gradient;
+:math:`\epsilon` is added *after* the square root:
+
+.. math:: \theta \leftarrow \theta - \eta\, \frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon} \tag{10}
+
+PyTorch (and this module) folds the two corrections of (9) into (10) without
+forming :math:`\hat m_t` and :math:`\hat v_t`; this is (10) exactly, rearranged:
+
+.. math:: \theta \leftarrow \theta - \frac{\eta}{1-\beta_1^t}\cdot
+          \frac{m_t}{\sqrt{v_t}\,/\sqrt{1-\beta_2^t} + \epsilon} \tag{11}
+
+``torch.optim.Adam`` applies ``weight_decay`` as (3), *coupled*: the
+:math:`\lambda\theta` term enters :math:`m` and :math:`v` and is then divided by
+:math:`\sqrt{\hat v}`, so weights with large gradients are barely decayed at all.
+AdamW (Loshchilov & Hutter, 2019) *decouples* the decay: before the Adam update
+it shrinks the weights directly, with no gradient involved,
+
+.. math:: \theta \leftarrow \theta\,(1 - \eta\lambda) \tag{12}
+
+(that is :math:`\theta \leftarrow \theta - \eta\lambda\theta`, written as PyTorch
+computes it), and then (7)-(11) run on the raw gradient.
+
+Which parameters decay, and state dictionaries
+----------------------------------------------
+The rules both backends share — :func:`~literate_tx.optim_rules.default_decay_filter` (matrices
+decay; biases, norm gains do not), the validation of every hyperparameter, and the flat
+``state_dict()`` that ``np.savez`` stores without pickle — are written once, in
+:mod:`literate_tx.optim_rules`. This module adds what arrays need: the updates below, and the
+checks that a parameter is a writeable floating-point array.
+
+Examples
+--------
+>>> w = np.array([1.0, -1.0])
+>>> opt = AdamW({"w": w}, lr=0.1, eps=0.0, weight_decay=0.0)
+>>> opt.step({"w": np.array([2.0, -3.0])})
+>>> w.tolist()  # the first step moves each coordinate by lr against its gradient's sign
+[0.9, -0.9]
+"""
+
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+from .. import optim_rules
+from ..optim_rules import (  # default_decay_filter: importable from here, as before
+    AdamRules,
+    AdamWRules,
+    SGDRules,
+    default_decay_filter,  # noqa: F401
+)
+
+__all__ = ["SGD", "Adam", "AdamW", "Optimizer", "clip_grad_norm"]
+
+
+def clip_grad_norm(grads: Mapping[str, np.ndarray], max_norm: float) -> float:
+    r"""Scale all gradients in place so that their global L2 norm is at most ``max_norm``.
+
+    Matches ``torch.nn.utils.clip_grad_norm_`` (``norm_type=2``): eqs. (1)-(2)
+    of the module docstring, including the :math:`10^{-6}` in the denominator.
+    A non-finite norm is returned and applied as torch does by default (no error).
+
+    Parameters
+    ----------
+    grads : dict of str to ndarray
+        Gradients, any shapes; modified in place.
+    max_norm : float
+        Largest allowed global norm; must be positive.
+
+    Returns
+    -------
+    float
+        The global norm *before* clipping.
+
+    Examples
+    --------
+    >>> grads = {"w": np.array([3.0, 0.0]), "b": np.array([4.0])}
+    >>> clip_grad_norm(grads, max_norm=1.0)
+    5.0
+    >>> [round(float(x), 6) for x in np.concatenate([grads["w"], grads["b"]])]
+    [0.6, 0.0, 0.8]
+    >>> clip_grad_norm(grads, max_norm=10.0)  # already short enough: untouched
+    0.99999...
+    """
+    if not (isinstance(max_norm, (int, float)) and max_norm > 0):
+        raise ValueError(
+            f"max_norm={max_norm!r} is not allowed; max_norm must be a positive number"
+        )
+    # per-tensor norms, then the norm of those norms, as torch does, eq. (1)
+    norms = [np.linalg.norm(g.ravel()) for g in grads.values()]
+    total_norm = float(np.linalg.norm(np.array(norms, dtype=np.float64))) if norms else 0.0
+    clip_coef = max_norm / (total_norm + 1e-6)  # eq. (2)
+    if clip_coef < 1.0 or math.isnan(clip_coef):
+        # one common factor keeps the direction of the full gradient, eq. (2)
+        for g in grads.values():
+            g *= clip_coef
+    return total_norm
+
+
+class Optimizer(optim_rules.Optimizer):
+    r"""Base class of :class:`SGD`, :class:`Adam` and :class:`AdamW`: NumPy arrays as storage.
+
+    The bookkeeping (decay mask, step count, gradient checks, state dictionaries) is
+    :class:`literate_tx.optim_rules.Optimizer`'s; this class says what a parameter is here — a
+    writeable floating-point array, updated in place — and how buffers are made, copied and
+    restored. It is not used directly.
+
+    Examples
+    --------
+    >>> opt = SGD({"w": np.zeros(2)}, lr=0.1, momentum=0.9)
+    >>> isinstance(opt, Optimizer), list(opt.state), opt.step_count
+    (True, ['b'], 0)
+    >>> SGD({"w": np.zeros(2, dtype=int)})
+    Traceback (most recent call last):
+    ...
+    TypeError: params['w'] must be a writeable floating-point ndarray ...
+    """
+
+    _kind = "ndarray"
+
+    def _check_param(self, name: str, p: object) -> None:
+        if not (
+            isinstance(p, np.ndarray)
+            and np.issubdtype(p.dtype, np.floating)
+            and p.flags.writeable
+        ):
+            raise TypeError(
+                f"params[{name!r}] must be a writeable floating-point ndarray "
+                "(it is updated in place), "
+                f"got {type(p).__name__} {getattr(p, 'dtype', '')}"
+            )
+
+    def _shape_of(self, x: object, label: str) -> tuple[np.ndarray, tuple[int, ...]]:
+        a = np.asarray(x)
+        return a, a.shape
+
+    def _zeros_like(self, p: np.ndarray) -> np.ndarray:
+        return np.zeros_like(p)
+
+    def _copy(self, a: np.ndarray) -> np.ndarray:
+        return a.copy()
+
+    def _assign(self, a: np.ndarray, saved: np.ndarray) -> None:
+        a[...] = saved
+
+
+class SGD(SGDRules, Optimizer):
+    r"""Stochastic gradient descent with optional (Nesterov) momentum, as ``torch.optim.SGD``.
+
+    Parameters
+    ----------
+    params : dict of str to ndarray
+        Parameters, any shapes, floating dtype; updated in place by :meth:`step`.
+    lr : float, default 1e-3
+        Learning rate :math:`\eta` (overridable per step).
+    momentum : float, default 0
+        Momentum :math:`\mu`, eq. (4); 0 disables the buffer.
+    dampening : float, default 0
+        Dampening :math:`\tau`, eq. (4).
+    weight_decay : float, default 0
+        Coupled :math:`L_2` coefficient :math:`\lambda`, eq. (3).
+    nesterov : bool, default False
+        Nesterov momentum, eq. (5); needs ``momentum > 0`` and ``dampening == 0``.
+    decay_filter : callable(name, ndim) -> bool, optional
+        Which parameters get weight decay; ``None`` (default) means all.
+
+    Examples
+    --------
+    >>> w = np.array([1.0, 2.0])
+    >>> opt = SGD({"w": w}, lr=0.1)
+    >>> opt.step({"w": np.array([0.5, -1.0])})
+    >>> w.tolist()  # the caller's array moved: theta - lr * g, eq. (6)
+    [0.95, 2.1]
+    """
+
+    def step(self, grads: Mapping[str, np.ndarray], lr: float | None = None) -> None:
+        r"""Apply one SGD update to every parameter, in place; ``grads`` is not modified.
+
+        Parameters
+        ----------
+        grads : dict of str to ndarray
+            One gradient per parameter, same names and shapes.
+        lr : float, optional
+            Learning rate for this step only (e.g. from a schedule); default ``self.lr``.
+
+        Examples
+        --------
+        >>> w = np.array([0.0])
+        >>> opt = SGD({"w": w}, lr=1.0, momentum=0.5)
+        >>> for _ in range(3):
+        ...     opt.step({"w": np.array([1.0])})
+        >>> w.tolist()  # buffers 1, 1.5, 1.75, eq. (4)
+        [-4.25]
+        """
+        eta, grads = self._begin_step(grads, lr)
+        t = self.step_count
+        for name, p in self.params.items():
+            # every array in this loop has the shape of p (any shape)
+            g = grads[name]
+            if self.weight_decay != 0 and self.decay[name]:
+                g = g + self.weight_decay * p  # coupled L2 decay, eq. (3)
+            if self.momentum != 0:
+                b = self.state["b"][name]
+                if t == 1:
+                    b[...] = g  # the buffer starts at the first gradient, eq. (4)
+                else:  # a running average of past gradients, eq. (4)
+                    b[...] = self.momentum * b + (1 - self.dampening) * g
+                # look one momentum step ahead, or follow the buffer, eq. (5)
+                g = g + self.momentum * b if self.nesterov else b
+            p -= eta * g  # eq. (6)
+
+
+class Adam(AdamRules, Optimizer):
+    r"""Adam with bias correction and coupled :math:`L_2` decay, as ``torch.optim.Adam``.
+
+    Parameters
+    ----------
+    params : dict of str to ndarray
+        Parameters, any shapes, floating dtype; updated in place by :meth:`step`.
+    lr : float, default 1e-3
+        Learning rate :math:`\eta` (overridable per step).
+    betas : (float, float), default (0.9, 0.999)
+        Averaging coefficients :math:`\beta_1, \beta_2 \in [0, 1)`, eqs. (7)-(8).
+    eps : float, default 1e-8
+        :math:`\epsilon`, added after the square root, eq. (10).
+    weight_decay : float, default 0
+        Coupled :math:`L_2` coefficient :math:`\lambda`, eq. (3).
+    decay_filter : callable(name, ndim) -> bool, optional
+        Which parameters get weight decay; ``None`` (default) means all.
+
+    Examples
+    --------
+    The first step moves every coordinate by about ``lr`` against the sign of
+    its gradient, whatever the gradient's size (eqs. (9)-(10) with
+    :math:`\hat m_1 = g_1`, :math:`\hat v_1 = g_1^2`):
+
+    >>> w = np.zeros(3)
+    >>> opt = Adam({"w": w}, lr=0.1, eps=0.0)
+    >>> opt.step({"w": np.array([1e-3, -5.0, 200.0])})
+    >>> [round(float(x), 12) for x in w]
+    [-0.1, 0.1, -0.1]
+    """
+
+    def step(self, grads: Mapping[str, np.ndarray], lr: float | None = None) -> None:
+        r"""Apply one Adam (or AdamW) update to every parameter in place; ``grads`` is unchanged.
+
+        Parameters
+        ----------
+        grads : dict of str to ndarray
+            One gradient per parameter, same names and shapes.
+        lr : float, optional
+            Learning rate for this step only (e.g. from a schedule); default ``self.lr``.
+
+        Examples
+        --------
+        A constant gradient gives :math:`\hat m_t = g` and :math:`\hat v_t = g^2`
+        at every step, so the bias correction keeps steps of exactly ``lr``:
+
+        >>> w = np.zeros(1)
+        >>> opt = Adam({"w": w}, lr=0.5, eps=0.0)
+        >>> for _ in range(4):
+        ...     opt.step({"w": np.array([3.0])})
+        >>> round(float(w[0]), 12)
+        -2.0
+        """
+        eta, grads = self._begin_step(grads, lr)
+        t = self.step_count
+        # the bias corrections of eq. (9), folded into eq. (11)
+        bias_correction1 = 1 - self.beta1**t
+        bias_correction2 = 1 - self.beta2**t
+        step_size = eta / bias_correction1
+        bias_correction2_sqrt = math.sqrt(bias_correction2)
+        for name, p in self.params.items():
+            # every array in this loop has the shape of p (any shape)
+            g = grads[name]
+            m = self.state["m"][name]
+            v = self.state["v"][name]
+            if self.weight_decay != 0 and self.decay[name]:
+                if self.decoupled:
+                    # decoupled decay (AdamW), eq. (12)
+                    p *= 1 - eta * self.weight_decay
+                else:
+                    # coupled L2 decay (Adam), eq. (3)
+                    g = g + self.weight_decay * p
+            # first and second moments, eqs. (7)-(8)
+            m[...] = self.beta1 * m + (1 - self.beta1) * g
+            v[...] = self.beta2 * v + (1 - self.beta2) * g * g
+            # eps after the sqrt, eq. (11)
+            denom = np.sqrt(v) / bias_correction2_sqrt + self.eps
+            p -= step_size * (m / denom)  # eq. (11)
+
+
+class AdamW(AdamWRules, Adam):
+    r"""Adam with decoupled weight decay, as ``torch.optim.AdamW``.
+
+    Identical to :class:`Adam` except that weight decay shrinks the weights
+    directly, :math:`\theta \leftarrow \theta(1-\eta\lambda)` (eq. (12)), before the
+    Adam update, and by default only matrices decay
+    (:func:`~literate_tx.optim_rules.default_decay_filter`).
+
+    Parameters
+    ----------
+    params : dict of str to ndarray
+        Parameters, any shapes, floating dtype; updated in place by :meth:`step`.
+    lr : float, default 1e-3
+        Learning rate :math:`\eta` (overridable per step).
+    betas : (float, float), default (0.9, 0.999)
+        Averaging coefficients, eqs. (7)-(8).
+    eps : float, default 1e-8
+        :math:`\epsilon`, eq. (10).
+    weight_decay : float, default 0.01
+        Decoupled coefficient :math:`\lambda`, eq. (12) (torch's default).
+    decay_filter : callable(name, ndim) -> bool, default ``default_decay_filter``
+        Which parameters get weight decay
+        (:func:`~literate_tx.optim_rules.default_decay_filter`); ``None`` means all.
+
+    Examples
+    --------
+    With zero gradients only the decay acts, and only on the matrix:
+
+    >>> params = {"lm_head.w": np.ones((2, 2)), "final_norm.weight": np.ones(2)}
+    >>> opt = AdamW(params, lr=0.1, weight_decay=0.5)
+    >>> opt.step({"lm_head.w": np.zeros((2, 2)), "final_norm.weight": np.zeros(2)})
+    >>> params["lm_head.w"].tolist(), params["final_norm.weight"].tolist()
+    ([[0.95, 0.95], [0.95, 0.95]], [1.0, 1.0])
+    """
