@@ -8,21 +8,24 @@ Subcommands
     embedded *Alice in Wonderland*). Every :class:`~literate_tx.training.TrainConfig` field that
     matters has a flag; ``--config FILE.yaml`` reads a configuration, the flags given override
     it, and ``--save-config FILE.yaml`` writes the result and exits. ``--resume`` continues the
-    run in ``--out`` exactly where it stopped (Ctrl-C saves ``last.npz`` first).
+    run in ``--out`` exactly where it stopped (Ctrl-C saves ``last.npz`` first); a folder that
+    already holds a run is refused unless ``--resume`` or ``--overwrite`` is given.
 ``eval CHECKPOINT``
     Recompute the metrics of a trained checkpoint: digits on the test split, text on the
     validation text.
 ``generate CHECKPOINT --prompt TEXT``
     Continue a prompt (:func:`literate_tx.generation.generate` on a sliding window);
     ``--interactive`` reads prompts from the terminal and accepts ``temp 0.5``, ``topk 40``,
-    ``topp 0.9`` and ``quit``.
+    ``topp 0.9`` and ``q`` (or ``quit``); the prompts go to stderr, so stdout holds only the
+    generated text.
 ``inspect CHECKPOINT --prompt TEXT --out DIR``
     Plots of a trained model's attention and activations (:mod:`literate_tx.plots`).
 ``info``
     Versions, backends, the device and the BLAS threads.
 
-Exit status: 0 on success, 2 for a bad flag or value (with a message saying what is wrong),
-1 when training fails (a NaN, a failed download), 130 when interrupted.
+Exit status: 0 on success, 2 for a bad flag, value, file or folder (a one-line message saying
+what is wrong, never a traceback), 1 when training fails (a NaN, a failed download) or on an
+internal error (set ``LITERATE_TX_TRACEBACK=1`` to see its traceback), 130 when interrupted.
 
 Examples
 --------
@@ -194,7 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-config", metavar="FILE.yaml",
                    help="write the resolved configuration to YAML and exit")
     p.add_argument("--resume", action="store_true",
-                   help="continue the run in --out from its last.npz")
+                   help="continue the run in --out from its last.npz (a larger --steps "
+                   "trains the extra steps at --min-lr)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start a new run in an --out that holds one, deleting its files")
     p.add_argument("--quiet", action="store_true", help="print only the result")
     for flag, dest, typ, help_text, extra in _TRAIN_FLAGS:
         p.add_argument(flag, dest=dest, type=typ, default=None, help=help_text, **extra)
@@ -232,7 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="implementation that runs the model (any backend reads any checkpoint)")
     p.add_argument("--fast", type=_bool, default=None, help=_FAST_HELP)
     p.add_argument("--interactive", action="store_true",
-                   help="read prompts from the terminal; commands: temp X, topk K, topp P, quit")
+                   help="read prompts from the terminal; commands: temp X, topk K, topp P, "
+                   "q")
 
     p = sub.add_parser("inspect", help="plot a trained model's attention and activations")
     p.add_argument("checkpoint", help="a .npz written by `literate-tx train`")
@@ -263,10 +270,15 @@ def _given(args: argparse.Namespace) -> dict[str, Any]:
 def _resolve_config(args: argparse.Namespace):
     """Defaults of the task < the --config file (or the resumed run) < the flags given."""
     from .training import TrainConfig, default_config
-    from .training.config import _yaml
 
     flags = _given(args)
     if args.resume:
+        if args.overwrite:
+            raise _UsageError("--resume and --overwrite contradict each other: --resume "
+                              "continues the run in --out, --overwrite deletes it; give one")
+        if args.config:
+            raise _UsageError("--resume takes its configuration from the run's last.npz, not "
+                              "--config; drop --config (flags such as --steps still apply)")
         out = flags.get("out") or default_config(flags.get("task", "digits")).out
         path = Path(out) / "last.npz"
         if not path.is_file():
@@ -274,27 +286,52 @@ def _resolve_config(args: argparse.Namespace):
         from .checkpoint import read_checkpoint
 
         saved = read_checkpoint(path).metadata.get("train_config")
-        if saved is None:
-            raise _UsageError(f"--resume: {path} was not written by `literate-tx train`")
-        return TrainConfig.from_dict({**saved, **flags, "out": out})
+        if not isinstance(saved, dict):
+            raise _UsageError(f"--resume: {path} was not written by `literate-tx train` (its "
+                              "metadata field 'train_config' is missing or damaged)")
+        try:
+            return TrainConfig.from_dict({**saved, **flags, "out": out})
+        except ValueError as exc:
+            raise _UsageError(_name_the_flag(str(exc), flags, str(path))) from None
     file_fields: dict[str, Any] = {}
     if args.config:
         path = Path(args.config)
         if not path.is_file():
             raise _UsageError(f"--config: no file at {path}")
-        yaml = _yaml()
+        from .training.config import load_yaml_mapping
+
         try:
-            file_fields = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise _UsageError(f"--config: {path} is not valid YAML: {exc}") from None
-        if not isinstance(file_fields, dict):
-            raise _UsageError(f"--config: {path} must hold a mapping of field: value")
+            file_fields = load_yaml_mapping(path.read_text(encoding="utf-8"), source=str(path))
+        except UnicodeDecodeError:
+            raise _UsageError(f"--config: {path} is not UTF-8 text") from None
+        except ValueError as exc:
+            raise _UsageError(f"--config: {exc}") from None
     fields = {**file_fields, **flags}
     try:
-        return default_config(fields.pop("task", "digits"), **fields)
+        cfg = default_config(fields.pop("task", "digits"), **fields)
     except ValueError as exc:
-        where = f"{args.config}: " if args.config and not flags else ""
-        raise _UsageError(f"{where}{exc}") from None
+        raise _UsageError(_name_the_flag(str(exc), flags, args.config)) from None
+    if "warmup_steps" in fields and cfg.warmup_steps >= cfg.steps:
+        where = "argument --warmup-steps: " if "warmup_steps" in flags else f"{args.config}: "
+        raise _UsageError(
+            f"{where}warmup_steps={cfg.warmup_steps} is not allowed with steps={cfg.steps}: "
+            "the learning rate would still be rising at the last step; give warmup_steps < "
+            "steps (e.g. a tenth of them)")
+    return cfg
+
+
+def _name_the_flag(message: str, flags: dict[str, Any], source: str | None) -> str:
+    """Start a TrainConfig error with the flag (or file) that gave the field it names."""
+    import re
+
+    match = re.match(r"(?:[^:]*: )?(\w+)=", message)
+    field = match.group(1) if match else None
+    flag = next((f for f, dest, *_ in _TRAIN_FLAGS if dest == field), None)
+    if field in flags and flag is not None:
+        return f"argument {flag}: {message}"
+    if source and not message.startswith(source):
+        return f"{source}: {message}"
+    return message
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -305,10 +342,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
         cfg.save_yaml(args.save_config)
         print(f"wrote {args.save_config}")
         return 0
-    trainer = Trainer(cfg, resume=args.resume, quiet=args.quiet, stream=sys.stderr)
+    trainer = Trainer(cfg, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet,
+                      stream=sys.stderr)
     result = trainer.train()
     print(format_summary(result.metrics))
-    print(f"files: {Path(cfg.out) / 'summary.json'}, metrics.jsonl, last.npz, best.npz")
+    names = [n for n in ("metrics.jsonl", "last.npz", "best.npz") if (trainer.out / n).exists()]
+    print(f"files: {trainer.out / 'summary.json'}, {', '.join(names)}")
     return 0
 
 
@@ -369,36 +408,65 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return _interactive(model, tokenizer, opts)
 
 
-_COMMANDS = {"temp": ("temperature", float), "topk": ("top_k", int), "topp": ("top_p", float)}
+def _temperature(text: str) -> float:
+    value = float(text)
+    if not (value >= 0 and value != float("inf")):
+        raise ValueError("give a number >= 0 (0: greedy)")
+    return value
+
+
+def _top_k(text: str) -> int | None:
+    value = int(text)
+    if value < 0:
+        raise ValueError("give an int >= 1, or 0 for off")
+    return value or None
+
+
+def _top_p(text: str) -> float | None:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise ValueError("give a number in (0, 1], 1 for off")
+    return None if value == 1 else value
+
+
+#: interactive command -> (generation option, parser that raises ValueError on a bad value)
+_COMMANDS = {"temp": ("temperature", _temperature), "topk": ("top_k", _top_k),
+             "topp": ("top_p", _top_p)}
 
 
 def _interactive(model, tokenizer, opts: dict[str, Any]) -> int:
+    # prompts and messages go to stderr: stdout holds the generated text alone
     print("literate-tx generate: type a prompt; commands: temp X, topk K (0: off), "
-          "topp P (1: off), quit", file=sys.stderr)
+          "topp P (1: off), q to quit", file=sys.stderr)
     while True:
-        try:
-            line = input("> ")
-        except EOFError:
+        sys.stderr.write("> ")
+        sys.stderr.flush()
+        line = sys.stdin.readline()
+        if not line:  # end of input
             return 0
+        line = line.rstrip("\r\n")
         words = line.split()
-        if words and words[0] in ("quit", "exit"):
+        if words and words[0] in ("q", "quit", "exit") and len(words) == 1:
             return 0
-        if words and words[0] in _COMMANDS and len(words) == 2:
-            key, typ = _COMMANDS[words[0]]
+        if words and words[0] in _COMMANDS:
+            key, parse = _COMMANDS[words[0]]
             try:
-                value = typ(words[1])
-            except ValueError:
-                print(f"{words[0]}: {words[1]!r} is not a number", file=sys.stderr)
+                if len(words) != 2:
+                    raise ValueError(f"give one value, e.g. {words[0]} 1")
+                value = parse(words[1])  # checked before it replaces the old value
+            except ValueError as exc:
+                reason = str(exc) if not str(exc).startswith(("could not", "invalid")) \
+                    else "not a number"
+                print(f"{words[0]}: {' '.join(words[1:])!r} is not allowed ({reason}); "
+                      f"{key} stays {opts[key]}", file=sys.stderr)
                 continue
-            if (key == "top_k" and value == 0) or (key == "top_p" and value == 1):
-                value = None
             opts[key] = value
             print(f"{key} = {value}", file=sys.stderr)
             continue
         if not line:
             continue
         try:
-            print(_continue(model, tokenizer, line, opts))
+            print(_continue(model, tokenizer, line, opts), flush=True)
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
 
@@ -503,20 +571,45 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "inspect": _cmd_inspect, "info": _cmd_info, "bench": _cmd_bench}
     prog = f"literate-tx {args.command}"
     try:
+        if args.command in ("inspect", "bench"):  # before the work, not after it
+            _check_out_folder("--out", args.out)
         return commands[args.command](args)
-    except (_UsageError, ValueError, FileNotFoundError) as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 2
-    except DownloadError as exc:
+    except DownloadError as exc:  # an OSError, but not the user's: checked first
         print(f"{prog}: failed: {exc}\n(on the command line: --text-file /path/to/input.txt)",
               file=sys.stderr)
         return 1
+    except (_UsageError, ValueError, OSError) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
     except NonFiniteError as exc:
         print(f"{prog}: failed: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"\n{prog}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: one line, the traceback on request
+        if os.environ.get("LITERATE_TX_TRACEBACK"):
+            raise
+        print(f"{prog}: internal error: {type(exc).__name__}: {exc} (please report it; "
+              "LITERATE_TX_TRACEBACK=1 shows the traceback)", file=sys.stderr)
+        return 1
+
+
+def _check_out_folder(flag: str, folder: str) -> None:
+    """Refuse an output folder that cannot be made or written, before any work is done."""
+    import tempfile
+
+    path = Path(folder)
+    blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise _UsageError(f"argument {flag}: {folder}: {blocker} is a file, not a folder")
+    existing = next(p for p in (path, *path.parents, Path(".")) if p.exists())
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise _UsageError(f"argument {flag}: {folder}: cannot write in {existing} "
+                          f"({exc.strerror or exc})") from None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -193,15 +193,19 @@ def test_generate_rejects_a_bad_temperature(text_run, capsys):
 
 
 def test_interactive_generate(text_run, capsys, monkeypatch):
-    lines = io.StringIO("temp 0\ntopk 3\ntopp zero\nThe \nquit\n")
+    lines = io.StringIO("temp 0\ntopk 3\ntopp zero\ntopk -1\nThe \nq\nnot read\n")
     monkeypatch.setattr("sys.stdin", lines)
     assert main(["generate", str(text_run / "last.npz"), "--interactive",
                  "--max-new-tokens", "5"]) == 0
     captured = capsys.readouterr()
     assert "temperature = 0.0" in captured.err
     assert "top_k = 3" in captured.err
-    assert "'zero' is not a number" in captured.err
-    assert "> The " in captured.out
+    assert "topp: 'zero' is not allowed (not a number); top_p stays None" in captured.err
+    assert "topk: '-1' is not allowed (give an int >= 1, or 0 for off); top_k stays 3" \
+        in captured.err
+    assert "> " in captured.err
+    # stdout holds the generated text alone: one line, the prompt and 5 characters
+    assert captured.out.startswith("The ") and len(captured.out.splitlines()) == 1
 
 
 def test_inspect_runs_or_says_it_is_not_available(digits_run, tmp_path, capsys):
