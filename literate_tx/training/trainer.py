@@ -139,7 +139,8 @@ def _check_out_folder(out: Path) -> None:
         with tempfile.TemporaryFile(dir=out):  # what the checkpoints will need
             pass
     except OSError as exc:
-        raise _write_error(out / "last.npz", exc) from exc
+        raise type(exc)(f"out={str(out)!r} is not allowed: the folder cannot be created or "
+                        f"written ({exc.strerror or exc})") from exc
 
 
 def _refuse_existing_run(out: Path) -> None:
@@ -313,6 +314,17 @@ class Trainer:
             ckpt = read_checkpoint(path)
             state = _resume_state(ckpt, path)
             saved = state["train_config"]
+            changed = [f.name for f in dataclasses.fields(TrainConfig)
+                       if f.name not in ("out", "steps", "eval_every", "eval_batches",
+                                         "checkpoint_every", "device")
+                       and getattr(saved, f.name) != getattr(config, f.name)]
+            if changed:
+                raise ValueError(
+                    "resume=True needs the saved configuration, but "
+                    + ", ".join(f"{n}={getattr(config, n)!r} (saved {getattr(saved, n)!r})"
+                                for n in changed)
+                    + " differ; drop those changes or start a new run in another folder"
+                )
             if config.steps < state["step"]:
                 raise ValueError(
                     f"steps={config.steps} is not allowed: {path} has already done "
@@ -326,17 +338,6 @@ class Trainer:
                     f"{state['step']} (the extra steps run at min_lr={saved.min_lr})"
                 )
             self.schedule_steps = state["schedule_steps"]
-            changed = [f.name for f in dataclasses.fields(TrainConfig)
-                       if f.name not in ("out", "steps", "eval_every", "eval_batches",
-                                         "checkpoint_every", "device")
-                       and getattr(saved, f.name) != getattr(config, f.name)]
-            if changed:
-                raise ValueError(
-                    "resume=True needs the saved configuration, but "
-                    + ", ".join(f"{n}={getattr(config, n)!r} (saved {getattr(saved, n)!r})"
-                                for n in changed)
-                    + " differ; drop those changes or start a new run in another folder"
-                )
         self.config = config
         tokenizer = state.get("tokenizer")
         self.data = _make_data(config, tokenizer)
