@@ -337,6 +337,9 @@ def _make_model(backend: str, config: ModelConfig, dtype: str, params, threads: 
             except ImportError:
                 threads = 1
             options["threads"] = threads
+            # opt in to glibc keeping freed blocks: the speed path as measured on the
+            # benchmarks page (a process-wide setting, so never a model's default)
+            options["keep_memory"] = True
     elif variant:
         options["attention"] = variant
     return create_model(config, base, params=params, dtype=dtype, **options)

@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 from strategies import batches, configs, prompts_and_steps, random_params
 
 import literate_tx as ltx
+from literate_tx.masks import make_masks
 from literate_tx.numpy_backend import NumpyModel
 from literate_tx.numpy_backend.activations import erf
-from literate_tx.numpy_backend.dropout import make_masks
 from literate_tx.numpy_backend.fast import FastAdamW, FastNumpyModel, fast_erf, keep_freed_memory
-from literate_tx.optim import AdamW
+from literate_tx.numpy_backend.optim import AdamW
 
 pytest.importorskip("threadpoolctl")
 
@@ -211,6 +211,25 @@ def test_api_and_inherited_methods():
     assert repr(fast).startswith("FastNumpyModel(")
     assert "threads=2" in repr(fast)
     assert keep_freed_memory() in (True, False)
+
+
+def test_the_allocator_is_changed_only_when_asked():
+    """keep_memory is opt-in: a plain FastNumpyModel leaves glibc's settings alone."""
+    import subprocess
+    import sys
+
+    code = (
+        "import literate_tx as ltx\n"
+        "from literate_tx.numpy_backend.fast import FastNumpyModel, memory\n"
+        "cfg = ltx.ModelConfig(10, 8, 1, 2, 16, 8)\n"
+        "FastNumpyModel(cfg, threads=1)\n"
+        "print(memory._memory_kept)\n"
+        "FastNumpyModel(cfg, threads=1, keep_memory=True)\n"
+        "print(memory._memory_kept == memory.keep_freed_memory())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True).stdout.split()
+    assert out == ["False", "True"]
 
 
 @pytest.mark.parametrize("threads", [0, -1, 1.5, True, "2"])

@@ -45,7 +45,9 @@ H=4, F=512, T=128, B=16; factors are for the training step, each against the ver
 6. **Keeping freed memory** (:func:`keep_freed_memory`): glibc returns every freed block above
    128 KiB to the operating system, and the next step faults the pages back in, zero-filled
    (thousands of page faults per step). Raising ``M_MMAP_THRESHOLD`` and ``M_TRIM_THRESHOLD``
-   with ``mallopt`` keeps the blocks in the heap for reuse.
+   with ``mallopt`` keeps the blocks in the heap for reuse. It changes the allocator of the
+   whole process, so it is opt-in: ``keep_memory=True`` (the benchmark's ``numpy-fast`` asks
+   for it; a plain ``FastNumpyModel`` does not).
 7. **The embedding backward as a one-hot matrix product** for small vocabularies instead of
    ``np.add.at``, which is unbuffered and slow.
 8. **Causal attention in blocks of query rows** (:func:`_query_blocks`): a block of rows

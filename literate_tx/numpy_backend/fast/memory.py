@@ -24,8 +24,10 @@ def keep_freed_memory(mmap_threshold: int = 32 * 2**20, trim_threshold: int = 2*
     Above ``M_MMAP_THRESHOLD`` (128 KiB by default) glibc serves each allocation with its own
     ``mmap`` and unmaps it on ``free``; every large temporary of the next step then faults its
     pages back in. Raising that threshold (32 MiB is glibc's maximum on 64-bit) and the trim
-    threshold keeps the memory in the heap. This changes the whole process's allocator, which
-    is why only :class:`FastNumpyModel` calls it, and only when asked (its default).
+    threshold keeps the memory in the heap. This changes the whole process's allocator, so
+    nothing calls it unless asked: ``FastNumpyModel(..., keep_memory=True)`` (default False)
+    or a direct call, as the benchmark makes for ``numpy-fast``. Once set, it stays set for the
+    life of the process.
 
     Parameters
     ----------

@@ -59,7 +59,10 @@ class FastNumpyModel(NumpyModel):
         Default: the number of CPUs this process may use, at most 2. ``1`` runs unthreaded with
         BLAS's own threads.
     keep_memory : bool
-        Call :func:`keep_freed_memory` (process-wide glibc setting). Default True.
+        Call :func:`~literate_tx.numpy_backend.fast.keep_freed_memory`, which changes the
+        allocator of the whole process (every later allocation, not only this model's).
+        Default False: opt in where the process does nothing else, as the benchmark does.
+        The function computed is the same either way.
     query_block : int
         Query rows per block of the causal attention (:func:`_query_blocks`): each block is
         scored only against the keys it can see. Default 64; ``max_seq_len`` or more turns
@@ -84,7 +87,7 @@ class FastNumpyModel(NumpyModel):
     fast = True
 
     def __init__(self, config: ModelConfig, params: Mapping | None = None, *, seed: int = 0,
-                 dtype: str = "float32", threads: int | None = None, keep_memory: bool = True,
+                 dtype: str = "float32", threads: int | None = None, keep_memory: bool = False,
                  query_block: int = 64):
         self.query_block = _check_positive_int("query_block", query_block)
         super().__init__(config, params, seed=seed, dtype=dtype)
