@@ -1,0 +1,152 @@
+"""Small Sphinx helpers for the course and the derivation chapters.
+
+``solution``
+    A folded block (HTML ``<details>``): ``:::{solution} Title`` ... ``:::`` in MyST. The content
+    is ordinary markup, so a solution can ``literalinclude`` the tested code it describes.
+
+``equation-code``
+    ``.. equation-code:: literate_tx.numpy_backend.attention`` lists, for every numbered equation
+    of the module's docstring, the source lines that cite it (``eq. (attn-qkv)``), read from the
+    source file at build time: the code is included, never copied.
+
+Equation numbers
+    A labelled equation is shown, and referenced, by its label — ``(attn-qkv)`` — the name the
+    code's comments cite, instead of a running number.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+
+from docutils import nodes
+from docutils.parsers.rst import directives
+from sphinx.util.docutils import SphinxDirective
+
+
+# -- folded solutions ----------------------------------------------------------------------------
+class details(nodes.General, nodes.Element):
+    """A ``<details>`` element; ``summary`` holds the visible title."""
+
+
+def _visit_details(self, node):
+    self.body.append(f'<details class="ltx-solution"><summary>{node["summary"]}</summary>\n')
+
+
+def _depart_details(self, node):
+    self.body.append("</details>\n")
+
+
+def _skip(self, node):  # non-HTML builders: show the content unfolded
+    pass
+
+
+class SolutionDirective(SphinxDirective):
+    optional_arguments = 1
+    final_argument_whitespace = True
+    has_content = True
+
+    def run(self):
+        title = self.arguments[0] if self.arguments else "Solution"
+        node = details(summary=nodes.Text(title).astext().replace("<", "&lt;"))
+        self.state.nested_parse(self.content, self.content_offset, node)
+        return [node]
+
+
+# -- equation to code ----------------------------------------------------------------------------
+_LABEL = re.compile(r":label:\s*([\w-]+)")
+
+
+class EquationCodeDirective(SphinxDirective):
+    required_arguments = 1
+    option_spec = {"context": directives.nonnegative_int}
+
+    def run(self):
+        module = importlib.import_module(self.arguments[0])
+        path = inspect.getsourcefile(module)
+        self.env.note_dependency(path)
+        lines = inspect.getsource(module).splitlines()
+        labels = _LABEL.findall(module.__doc__ or "")
+        result = []
+        if not labels:
+            return result
+        table = nodes.bullet_list()
+        for label in labels:
+            cite = re.compile(rf"\beqs?\.\s*\((?:[\w-]+\s*(?:to|,|-)\s*)?{re.escape(label)}\)")
+            hits = [i for i, line in enumerate(lines) if cite.search(line)
+                    and not line.lstrip().startswith((":label:", "r\"\"\"", "\"\"\""))
+                    and "#" in line]
+            item = nodes.list_item()
+            para = nodes.paragraph()
+            para += nodes.strong(text=f"({label})")
+            if not hits:
+                para += nodes.Text(" — cited by no code line (prose only, or used by another "
+                                   "module).")
+                item += para
+                table += item
+                continue
+            para += nodes.Text(f" — {len(hits)} line{'s' if len(hits) > 1 else ''} of "
+                               f"{self.arguments[0].rsplit('.', 1)[-1]}.py:")
+            item += para
+            for i in hits:
+                func = _enclosing_def(lines, i)
+                text = lines[i].strip()
+                block = nodes.literal_block(text, text, language="python")
+                block["linenos"] = False
+                caption = nodes.paragraph()
+                caption += nodes.emphasis(text=f"line {i + 1}" + (f", in {func}" if func else ""))
+                item += caption
+                item += block
+            table += item
+        result.append(table)
+        return result
+
+
+def _enclosing_def(lines, index):
+    for j in range(index, -1, -1):
+        m = re.match(r"\s*def (\w+)", lines[j])
+        if m:
+            return f"{m.group(1)}()"
+        if re.match(r"class (\w+)", lines[j]):
+            return None
+    return None
+
+
+# -- equations shown by their labels -------------------------------------------------------------
+def _label_numbers(app, doctree, docname):
+    """Show each labelled display equation as ``(label)`` rather than ``(n)``."""
+    for node in doctree.findall(nodes.math_block):
+        if node.get("label") and node.get("number") is not None:
+            node["number"] = node["label"]
+
+
+def _patch_math_domain(app):
+    from sphinx.domains.math import MathDomain
+
+    if getattr(MathDomain.resolve_xref, "_by_label", False):
+        return
+    original = MathDomain.resolve_xref
+
+    def resolve_xref(self, env, fromdocname, builder, typ, target, node, contnode):
+        ref = original(self, env, fromdocname, builder, typ, target, node, contnode)
+        if ref is not None:
+            ref.children = [nodes.Text(f"({target})")]
+        return ref
+
+    resolve_xref._by_label = True
+    MathDomain.resolve_xref = resolve_xref
+
+
+def setup(app):
+    app.add_node(details, html=(_visit_details, _depart_details),
+                 latex=(_skip, _skip), text=(_skip, _skip), man=(_skip, _skip),
+                 texinfo=(_skip, _skip))
+    app.add_directive("solution", SolutionDirective)
+    app.add_directive("equation-code", EquationCodeDirective)
+    app.connect("doctree-resolved", _label_numbers)
+    app.connect("builder-inited", _patch_math_domain)
+    app.add_css_file("course.css")
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
+
+
