@@ -68,12 +68,30 @@ class NumpyModel:
         Seeds the initial weights (when ``params`` is None) and the dropout generator.
     dtype : {"float32", "float64"}
 
+    Attributes
+    ----------
+    params : dict of str to ndarray
+        The weights themselves, by canonical name: the arrays the model computes with, not
+        copies. The optimisers of :mod:`literate_tx.numpy_backend.optim` update them in place
+        (``AdamW(model.params)``) and the next pass sees the change. :meth:`parameters` returns
+        copies; :meth:`load_parameters` replaces the arrays (an optimiser built on the old ones
+        then updates arrays the model no longer uses).
+
     Examples
     --------
     >>> import literate_tx as ltx
     >>> m = NumpyModel(ltx.ModelConfig(10, 8, 1, 2, 16, 8), seed=0)
     >>> m.backend, m.dtype, m.num_parameters()
     ('numpy', 'float32', 840)
+
+    One optimiser step on the live arrays changes what the model computes:
+
+    >>> from literate_tx.numpy_backend.optim import SGD
+    >>> before = m.forward([[1, 2]])
+    >>> loss, grads = m.loss_and_grads([[1, 2]], [[2, 3]])
+    >>> SGD(m.params, lr=0.1).step(grads)
+    >>> bool((m.forward([[1, 2]]) != before).any())
+    True
     """
 
     backend = "numpy"
