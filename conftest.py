@@ -19,7 +19,13 @@ collect_ignore_glob = [
     # ``python -m literate_tx`` runs a demo at import time; it is not a doctest module.
     "literate_tx/__main__.py",
     "literate_tx/*/__main__.py",
+    # The lab's Streamlit script runs the app when executed; it has no doctests.
+    "literate_tx/lab/app.py",
 ]
+
+if importlib.util.find_spec("streamlit") is None or importlib.util.find_spec("plotly") is None:
+    # The lab's pages import Streamlit and Plotly (the ``lab`` extra); its logic does not.
+    collect_ignore_glob.append("literate_tx/lab/pages.py")
 
 if importlib.util.find_spec("torch") is None:
     # The PyTorch backend's doctests need torch; without it they are skipped, not failed.
