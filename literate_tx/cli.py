@@ -22,6 +22,9 @@ Subcommands
     Plots of a trained model's attention and activations (:mod:`literate_tx.plots`).
 ``info``
     Versions, backends, the device and the BLAS threads.
+``lab [--port N] [--root DIR] [--no-browser]``
+    The interactive app (:mod:`literate_tx.lab`; needs ``pip install "literate-tx[lab]"``):
+    train, watch, compare and look inside models in a web page served on 127.0.0.1.
 
 Exit status: 0 on success, 2 for a bad flag, value, file or folder (a one-line message saying
 what is wrong, never a traceback), 1 when training fails (a NaN, a failed download) or on an
@@ -258,6 +261,16 @@ def build_parser() -> argparse.ArgumentParser:
                        "generation)", description="Benchmark the backends; writes "
                        "benchmark_results.json and report.txt into --out.")
     bench.add_arguments(p)
+
+    p = sub.add_parser("lab", help="the interactive app: train, watch, compare, look inside",
+                       description='Serve the lab on http://127.0.0.1:PORT/ (needs pip install '
+                       '"literate-tx[lab]"); Ctrl-C stops it.')
+    p.add_argument("--port", type=_positive_int, default=None,
+                   help="TCP port on 127.0.0.1 (default: a free one)")
+    p.add_argument("--root", default="runs", metavar="DIR",
+                   help="folder of the run folders the app lists and creates (default: runs)")
+    p.add_argument("--no-browser", action="store_true",
+                   help="print the address without opening a web browser")
     return parser
 
 
@@ -544,6 +557,19 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return bench.run(args)
 
 
+# ============================================================================ lab
+def _cmd_lab(args: argparse.Namespace) -> int:
+    from . import lab
+
+    if args.port is not None and args.port > 65535:
+        raise _UsageError(f"argument --port: {args.port} is not a TCP port (1 to 65535)")
+    try:
+        return lab.launch(args.port, root=args.root, browser=not args.no_browser)
+    except ImportError as exc:
+        print(f"literate-tx lab: {exc}", file=sys.stderr)
+        return 1
+
+
 # ============================================================================ main
 def main(argv: Sequence[str] | None = None) -> int:
     r"""Run ``literate-tx`` with ``argv`` (default ``sys.argv[1:]``); return the exit status.
@@ -568,7 +594,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     commands = {"train": _cmd_train, "eval": _cmd_eval, "generate": _cmd_generate,
-                "inspect": _cmd_inspect, "info": _cmd_info, "bench": _cmd_bench}
+                "inspect": _cmd_inspect, "info": _cmd_info, "bench": _cmd_bench,
+                "lab": _cmd_lab}
     prog = f"literate-tx {args.command}"
     try:
         if args.command in ("inspect", "bench"):  # before the work, not after it
