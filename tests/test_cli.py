@@ -205,7 +205,8 @@ def test_interactive_generate(text_run, capsys, monkeypatch):
         in captured.err
     assert "> " in captured.err
     # stdout holds the generated text alone: one line, the prompt and 5 characters
-    assert captured.out.startswith("The ") and len(captured.out.splitlines()) == 1
+    assert captured.out.startswith("The ")
+    assert len(captured.out.splitlines()) == 1
 
 
 def test_inspect_runs_or_says_it_is_not_available(digits_run, tmp_path, capsys):
