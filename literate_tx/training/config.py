@@ -27,7 +27,10 @@ from ..data.digits import DigitsTask
 
 TASKS = ("digits", "text")
 SCHEDULES = ("constant", "cosine", "linear")
-DATASETS = ("default", "shakespeare", "file")
+DATASETS = ("default", "shakespeare", "file", "folder", "jsonl", "hf", "tokens")
+#: The datasets read from ``data_path`` through a memory-mapped token file
+#: (:mod:`literate_tx.data.corpus`).
+CORPUS_DATASETS = ("folder", "jsonl", "hf", "tokens")
 
 # ============================================================================ configuration
 def _yaml():
@@ -126,7 +129,7 @@ class TrainConfig:
     batch_size : int
         Sequences per batch.
     seq_len : int, optional
-        Characters per training window for ``task="text"`` (also the model's
+        Tokens per training window for ``task="text"`` (also the model's
         ``max_seq_len``); ignored by ``digits``, whose length is fixed by ``n_digits``.
     lr, min_lr : float
         Peak and final learning rate.
@@ -176,11 +179,33 @@ class TrainConfig:
         Examples in each ``digits`` split (disjoint, drawn with ``split_seed``).
     split_seed : int
         Seed of the ``digits`` splits (fixed, so that every run is tested on the same examples).
-    dataset : {"default", "shakespeare", "file"}
+    dataset : {"default", "shakespeare", "file", "folder", "jsonl", "hf", "tokens"}
         ``text`` corpus: the embedded *Alice*, Tiny Shakespeare (downloaded once), or
-        ``text_file``.
+        ``text_file`` (these three are held in memory); or, tokenised once into a
+        memory-mapped token file (:mod:`literate_tx.data.corpus`), the ``*.txt`` files of the
+        folder ``data_path``, the JSON Lines file ``data_path``, the Hugging Face dataset
+        ``data_path`` (saved on disk or in the local cache; needs ``datasets``), or a folder
+        ``data_path`` already written by ``literate-tx prepare``.
     text_file : str, optional
         Path of a UTF-8 text file; implies ``dataset="file"``.
+    data_path : str, optional
+        The corpus of ``dataset="folder"``, ``"jsonl"``, ``"hf"`` or ``"tokens"``.
+    text_field : str
+        The field holding the text in a JSON Lines record or a dataset row.
+    tokenizer : {"char", "word", "bpe"}
+        ``text`` tokens (:mod:`literate_tx.tokenizers`): characters, words (with punctuation
+        and whitespace runs) or byte-level BPE, trained on the training text (``char``: on all
+        of it, so that validation has no ``<unk>``), or loaded from ``tokenizer_file``. The
+        tokenizer is saved in every checkpoint.
+    vocab_size : int, optional
+        Ids of a trained ``word`` or ``bpe`` tokenizer, special tokens included (``bpe``:
+        default 512, at least 260; ``word``: default every piece seen). Not for ``char``.
+    tokenizer_file : str, optional
+        A tokenizer JSON file (:meth:`literate_tx.tokenizers.Tokenizer.save`) to use instead
+        of training one; its kind must be ``tokenizer``.
+    tokens_dir : str, optional
+        Folder of the token file of a ``folder``/``jsonl``/``hf`` corpus; default a folder of
+        :func:`literate_tx.data.text.cache_dir`, reused while its manifest matches.
     val_fraction : float
         Share of the text kept for validation (the end of it).
     sample_prompt : str
@@ -255,6 +280,14 @@ class TrainConfig:
     val_fraction: float = 0.1
     sample_prompt: str = "Alice "
     sample_tokens: int = 300
+    # the text task's tokens and corpora (literate_tx.data.corpus), and the recipe used
+    data_path: str | None = None
+    text_field: str = "text"
+    tokenizer: str = "char"
+    vocab_size: int | None = None
+    tokenizer_file: str | None = None
+    tokens_dir: str | None = None
+    recipe: str | None = None
 
     def __post_init__(self) -> None:
         def choice(name: str, allowed: Sequence[str]) -> None:
@@ -354,6 +387,7 @@ class TrainConfig:
             raise ValueError(f"n_digits={n!r} is not allowed: {exc}") from None
         object.__setattr__(self, "n_digits", task.n_digits)
         self._check_combinations()
+        self._check_tokens_and_corpus()
         if self.task == "digits" and self.n_train < 1:
             raise ValueError("n_train=0 is not allowed for task='digits'; give at least 1")
         if self.task == "digits" and self.n_val < 1:
@@ -378,6 +412,68 @@ class TrainConfig:
                 "val_fraction=0.0 is not allowed for task='text': the validation text scores "
                 "the run and chooses best.npz; give a share in (0, 1), e.g. 0.1"
             )
+
+    def _check_tokens_and_corpus(self) -> None:
+        """The tokenizer, the corpus and the recipe fields (issue 18)."""
+        from ..tokenizers import DEFAULT_SPECIAL_TOKENS, TOKENIZER_KINDS
+        from .recipes import RECIPES
+
+        for name, allowed in (("tokenizer", TOKENIZER_KINDS), ("recipe", (None, *RECIPES))):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name}={getattr(self, name)!r} is not allowed; allowed: "
+                                 + ", ".join(map(repr, allowed)))
+        for name in ("data_path", "tokenizer_file", "tokens_dir"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise ValueError(f"{name}={value!r} is not allowed; give a path (or None)")
+        if not isinstance(self.text_field, str) or not self.text_field:
+            raise ValueError(f"text_field={self.text_field!r} is not allowed; give a field name")
+        v = self.vocab_size
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer))):
+            raise ValueError(f"vocab_size={v!r} is not allowed; vocab_size must be an int "
+                             "(or None)")
+        n_special = len(DEFAULT_SPECIAL_TOKENS)
+        if self.task == "digits" and (self.tokenizer != "char" or self.data_path is not None
+                                      or self.tokenizer_file is not None):
+            raise ValueError(
+                f"tokenizer={self.tokenizer!r}, data_path={self.data_path!r}, tokenizer_file="
+                f"{self.tokenizer_file!r}: not allowed with task='digits', whose vocabulary "
+                "and examples are fixed; use task='text'"
+            )
+        if self.dataset in CORPUS_DATASETS and self.data_path is None:
+            raise ValueError(f"dataset={self.dataset!r} is not allowed without data_path=PATH")
+        if self.data_path is not None and self.dataset not in CORPUS_DATASETS:
+            raise ValueError(
+                f"data_path={self.data_path!r} is not allowed with dataset={self.dataset!r}; "
+                f"data_path is the corpus of dataset={', '.join(map(repr, CORPUS_DATASETS))}"
+                + (" (a single text file: text_file=PATH)" if self.dataset == "file" else "")
+            )
+        if self.dataset == "tokens" and (self.tokenizer_file is not None or v is not None):
+            raise ValueError("dataset='tokens' reads the tokenizer written by `literate-tx "
+                             "prepare`; leave tokenizer_file and vocab_size unset")
+        if self.tokenizer_file is not None:
+            return  # the file decides the vocabulary (checked against vocab_size on loading)
+        if self.tokenizer == "char" and v is not None:
+            raise ValueError(
+                f"vocab_size={v!r} is not allowed with tokenizer='char', whose vocabulary is "
+                "the characters of the text; use tokenizer='word' or 'bpe', or leave it unset"
+            )
+        if self.tokenizer == "bpe" and self.dataset != "tokens":
+            if v is None:
+                object.__setattr__(self, "vocab_size", 512)
+            elif v < 256 + n_special:
+                raise ValueError(
+                    f"vocab_size={v} is not allowed with tokenizer='bpe'; it counts the 256 "
+                    f"bytes and the {n_special} special tokens, so give at least "
+                    f"{256 + n_special}"
+                )
+        if self.tokenizer == "word" and v is not None and v <= n_special:
+            raise ValueError(
+                f"vocab_size={v} is not allowed with tokenizer='word'; it counts the "
+                f"{n_special} special tokens, so give at least {n_special + 1}"
+            )
+        if v is not None:
+            object.__setattr__(self, "vocab_size", int(v))
 
     # ------------------------------------------------------------------ conversions
     def replace(self, **changes: Any) -> TrainConfig:
@@ -533,12 +629,16 @@ def default_config(task: str = "digits", **overrides: Any) -> TrainConfig:
     ----------
     task : {"digits", "text"}
     **overrides
-        Any :class:`TrainConfig` field.
+        Any :class:`TrainConfig` field. ``recipe=NAME`` lays the fields of that recipe
+        (:mod:`literate_tx.training.recipes`) over the task's defaults, under the other
+        overrides.
 
     Examples
     --------
     >>> default_config("text").seq_len, default_config("digits", steps=10).steps
     (64, 10)
+    >>> default_config("text", recipe="tiny", steps=10).d_model
+    128
     >>> default_config("music")
     Traceback (most recent call last):
     ...
@@ -547,6 +647,15 @@ def default_config(task: str = "digits", **overrides: Any) -> TrainConfig:
     if task not in TASKS:
         raise ValueError(f"task={task!r} is not allowed; allowed: {', '.join(map(repr, TASKS))}")
     _check_known(overrides)
+    recipe = overrides.get("recipe")
+    if recipe is not None:
+        from .recipes import recipe_fields
+
+        fields = recipe_fields(recipe)
+        if fields.get("task", task) != task:
+            raise ValueError(f"recipe={recipe!r} is a recipe for task={fields['task']!r}, not "
+                             f"task={task!r}")
+        return TrainConfig(**{**_TASK_DEFAULTS[task], **fields, **overrides, "task": task})
     return TrainConfig(**{"task": task, **_TASK_DEFAULTS[task], **overrides})
 
 

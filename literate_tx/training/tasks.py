@@ -1,5 +1,15 @@
 r"""The two tasks the trainer knows: batches, evaluation and the codec of the digits task and of
-character-level text.
+text in characters, words or BPE tokens.
+
+Text data
+---------
+The embedded *Alice*, Tiny Shakespeare and a ``text_file`` are held in memory: the last
+``round(N_c * val_fraction)`` of the :math:`N_c` characters are the validation text, the
+tokenizer is trained on the rest (a ``char`` tokenizer on all of it, so that the validation
+text has no ``<unk>``), and the two parts are encoded separately. A ``folder``, ``jsonl``,
+``hf`` or ``tokens`` corpus is the same split made once on disk by
+:func:`literate_tx.data.corpus.prepare_corpus`: training batches and evaluation read
+windows of its memory-mapped token file, never the whole file.
 
 Examples
 --------
@@ -21,10 +31,9 @@ import numpy as np
 from ..data.batching import (
     iter_sequential,
     sample_batch,
-    train_val_split,
 )
 from ..data.digits import IGNORE_INDEX, DigitsTask
-from .config import TrainConfig
+from .config import CORPUS_DATASETS, TrainConfig
 
 
 # ============================================================================ tasks
@@ -139,24 +148,20 @@ class _DigitsData:
 
 
 class _TextData:
-    """A character-level corpus cut into train and validation streams."""
+    """A text corpus cut into train and validation token streams (in memory or memory-mapped)."""
 
     kind = "text"
 
     def __init__(self, cfg: TrainConfig, tokenizer=None):
-        from ..data import text as text_data
-        from ..tokenizers import CharTokenizer
-
-        if cfg.dataset == "file":
-            corpus = text_data.load_text(cfg.text_file)
-        elif cfg.dataset == "shakespeare":
-            corpus = text_data.tiny_shakespeare()
-        else:
-            corpus = text_data.default_corpus()
-        self.codec = tokenizer if tokenizer is not None else CharTokenizer.train(corpus)
-        ids = text_data.encode_corpus(corpus, self.codec)  # (N,)
-        self.train_ids, self.val_ids = train_val_split(ids, cfg.val_fraction)
         self.seq_len = cfg.seq_len or 64
+        self.corpus = None
+        if cfg.dataset in CORPUS_DATASETS:
+            self.corpus = _open_corpus(cfg, tokenizer)
+            self.codec = self.corpus.tokenizer
+            self.train_ids, self.val_ids = self.corpus.train, self.corpus.val  # memory-mapped
+        else:
+            self.codec, self.train_ids, self.val_ids = _tokenise_text(_load_text(cfg), cfg,
+                                                                      tokenizer)
         for name, part in (("train", self.train_ids), ("validation", self.val_ids)):
             if len(part) < self.seq_len + 1 and not (name == "validation" and len(part) == 0):
                 raise ValueError(
@@ -175,7 +180,10 @@ class _TextData:
         if len(stream) < self.seq_len + 1:
             return {}
         total = count = right = 0
-        batches = iter_sequential(stream, batch_size or self.batch_size, self.seq_len)
+        b = batch_size or self.batch_size
+        if max_batches is not None:  # read only the windows scored (a memory map stays lazy)
+            stream = stream[: max_batches * b * self.seq_len + 1]
+        batches = iter_sequential(stream, b, self.seq_len)
         for i, (x, y) in enumerate(batches):
             if max_batches is not None and i >= max_batches:
                 break
@@ -187,6 +195,59 @@ class _TextData:
     @staticmethod
     def score(metrics: Mapping[str, Any]) -> tuple[float, float]:
         return (-metrics["loss"], 0.0)
+
+
+def _load_text(cfg: TrainConfig) -> str:
+    from ..data import text as text_data
+
+    if cfg.dataset == "file":
+        return text_data.load_text(cfg.text_file)
+    if cfg.dataset == "shakespeare":
+        return text_data.tiny_shakespeare()
+    return text_data.default_corpus()
+
+
+def _tokenise_text(text: str, cfg: TrainConfig, tokenizer=None):
+    """The tokenizer and the train and validation ids of a text held in memory (see above)."""
+    from ..data.corpus import load_tokenizer
+    from ..data.text import encode_corpus
+    from ..tokenizers import CharTokenizer, train_tokenizer
+
+    n_val = int(round(len(text) * cfg.val_fraction))
+    train_text, val_text = text[: len(text) - n_val], text[len(text) - n_val:]
+    if tokenizer is None:
+        if cfg.tokenizer_file is not None:
+            tokenizer = load_tokenizer(cfg.tokenizer_file, cfg.tokenizer, cfg.vocab_size)
+        elif cfg.tokenizer == "char":
+            tokenizer = CharTokenizer.train(text)
+        else:
+            tokenizer = train_tokenizer(cfg.tokenizer, [train_text], vocab_size=cfg.vocab_size)
+    train_ids = encode_corpus(train_text, tokenizer)  # (N_train,)
+    val_ids = encode_corpus(val_text, tokenizer)  # (N_val,)
+    return tokenizer, train_ids, val_ids
+
+
+def _open_corpus(cfg: TrainConfig, tokenizer=None):
+    """The memory-mapped corpus of a ``folder``, ``jsonl``, ``hf`` or ``tokens`` dataset."""
+    import sys
+
+    from ..data.corpus import CorpusSource, TokenCorpus, prepare_corpus, tokenizer_hash
+
+    if cfg.dataset == "tokens":
+        corpus = TokenCorpus.open(cfg.data_path)
+        if corpus.tokenizer.kind != cfg.tokenizer:
+            raise ValueError(f"tokenizer={cfg.tokenizer!r} but {cfg.data_path} was prepared "
+                             f"with a {corpus.tokenizer.kind!r} tokenizer; pass --tokenizer "
+                             f"{corpus.tokenizer.kind}")
+        if tokenizer is not None and tokenizer_hash(tokenizer) != tokenizer_hash(corpus.tokenizer):
+            raise ValueError(f"{cfg.data_path} was prepared with another tokenizer than the "
+                             "checkpoint's; resume on the token folder the run started with")
+        return corpus
+    stream = sys.stderr if sys.stderr is not None and sys.stderr.isatty() else None
+    return prepare_corpus(CorpusSource(cfg.dataset, cfg.data_path, cfg.text_field),
+                          cfg.tokens_dir, tokenizer=cfg.tokenizer, vocab_size=cfg.vocab_size,
+                          tokenizer_file=cfg.tokenizer_file, given_tokenizer=tokenizer,
+                          val_fraction=cfg.val_fraction, progress=stream)
 
 
 def _make_data(cfg: TrainConfig, tokenizer=None):
