@@ -19,7 +19,7 @@ We look at three things, all computed by the NumPy backend as this page was buil
    (``run_with_cache``);
 2. the norm of each block's parameter gradient, at initialisation (``loss_and_grads``);
 3. a short training run on the digit-operations task, with
-   :class:`~literate_tx.optim.AdamW`.
+   :class:`~literate_tx.numpy_backend.optim.AdamW`.
 
 Everything is one seed and one learning rate: a demonstration of mechanisms, not a benchmark.
 """
@@ -249,4 +249,4 @@ print(f"total time for this example: {time.perf_counter() - start:.1f} s")
 # or pass ``init_std=`` to the configuration in ``make_config``, and re-run to explore. The
 # switches are fields of :class:`~literate_tx.config.ModelConfig`; the layouts are derived in
 # :mod:`literate_tx.numpy_backend.block`, the norms in :mod:`literate_tx.numpy_backend.norms`
-# and the optimiser in :mod:`literate_tx.optim`.
+# and the optimiser in :mod:`literate_tx.numpy_backend.optim`.

@@ -24,7 +24,7 @@ timed for ``forward``, ``fwd_bwd`` and ``train_step`` only):
     Loss and every gradient. NumPy / Python: ``model.loss_and_grads``; PyTorch: forward,
     cross-entropy and ``loss.backward()`` on the module (gradients set to None first).
 ``train_step``
-    ``fwd_bwd`` plus one AdamW update: :class:`literate_tx.optim.AdamW` for ``numpy``,
+    ``fwd_bwd`` plus one AdamW update: :class:`literate_tx.numpy_backend.optim.AdamW` for ``numpy``,
     :class:`~literate_tx.numpy_backend.fast.FastAdamW` (bit-identical) for ``numpy-fast``,
     :class:`literate_tx.python_backend.optim.AdamW` for ``python`` and ``python-fast``,
     ``torch.optim.AdamW``

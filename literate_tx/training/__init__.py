@@ -14,13 +14,13 @@ Every backend trains with the same loop. Write :math:`\theta_s` for the paramete
 
 where the loss :math:`\mathcal{L}` is the mean cross-entropy over the targets that count
 (:mod:`literate_tx.numpy_backend.loss`) and ``clip`` rescales the whole gradient to a global
-norm of at most ``grad_clip`` (:func:`literate_tx.optim.clip_grad_norm`). Only the arithmetic
-differs between backends:
+norm of at most ``grad_clip`` (:func:`literate_tx.numpy_backend.optim.clip_grad_norm`). Only
+the arithmetic differs between backends:
 
 =========  ===================================  =======================================
 backend    gradient                             update
 =========  ===================================  =======================================
-numpy      ``model.loss_and_grads`` (by hand)   :class:`literate_tx.optim.AdamW`
+numpy      ``model.loss_and_grads`` (by hand)   :class:`literate_tx.numpy_backend.optim.AdamW`
 python     ``model.loss_and_grads`` (by hand)   :class:`literate_tx.python_backend.optim.AdamW`
                                                 on nested lists
 torch      autograd on ``model.module``         :class:`torch.optim.AdamW`,
@@ -28,7 +28,7 @@ torch      autograd on ``model.module``         :class:`torch.optim.AdamW`,
 =========  ===================================  =======================================
 
 In every backend the norms and biases get no weight decay
-(:func:`literate_tx.optim.default_decay_filter`).
+(:func:`literate_tx.optim_rules.default_decay_filter`).
 
 Tasks
 -----
