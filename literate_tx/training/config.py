@@ -407,6 +407,11 @@ class TrainConfig:
                 f"{given} is not allowed with task='digits', which makes its own examples; "
                 "a text corpus needs task='text'"
             )
+        if self.task == "text" and not self.sample_prompt:
+            raise ValueError(
+                "sample_prompt='' is not allowed for task='text': the run ends by continuing "
+                "it; give at least one character, e.g. 'Alice '"
+            )
         if self.task == "text" and self.val_fraction == 0:
             raise ValueError(
                 "val_fraction=0.0 is not allowed for task='text': the validation text scores "
