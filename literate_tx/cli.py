@@ -10,6 +10,10 @@ Subcommands
     it, and ``--save-config FILE.yaml`` writes the result and exits. ``--resume`` continues the
     run in ``--out`` exactly where it stopped (Ctrl-C saves ``last.npz`` first); a folder that
     already holds a run is refused unless ``--resume`` or ``--overwrite`` is given.
+``prepare --dataset folder|jsonl|hf --data-path PATH``
+    Tokenise a corpus once into a memory-mapped token file with a manifest
+    (:mod:`literate_tx.data.corpus`), with a progress bar; ``train --dataset tokens
+    --data-path DIR`` trains on it (``train --dataset folder ...`` prepares it by itself).
 ``eval CHECKPOINT``
     Recompute the metrics of a trained checkpoint: digits on the test split, text on the
     validation text.
@@ -108,6 +112,11 @@ def _digits_range(text: str) -> int | tuple[int, int]:
 _FAST_HELP = ("run the backend's speed path (true/false; the same function); default: as the "
               "checkpoint was trained (numpy, python) or false (torch)")
 
+# literate_tx.tokenizers.TOKENIZER_KINDS and literate_tx.training.recipes.RECIPES, written out
+# so that building the parser imports neither (tests/test_recipes.py checks they agree)
+_TOKENIZERS = ["char", "word", "bpe"]
+_RECIPES = ["tiny", "small", "medium", "gpt2-124m"]
+
 # flag -> (TrainConfig field, type, help); every one defaults to "not given"
 _TRAIN_FLAGS: list[tuple[str, str, Any, str, dict]] = [
     ("--task", "task", str, "what to learn", {"choices": ["digits", "text"]}),
@@ -115,7 +124,7 @@ _TRAIN_FLAGS: list[tuple[str, str, Any, str, dict]] = [
     ("--out", "out", str, "folder for metrics.jsonl, last.npz, best.npz, summary.json", {}),
     ("--steps", "steps", _positive_int, "number of optimiser updates", {}),
     ("--batch-size", "batch_size", _positive_int, "sequences per batch", {}),
-    ("--seq-len", "seq_len", _positive_int, "characters per window (text task)", {}),
+    ("--seq-len", "seq_len", _positive_int, "tokens per window (text task)", {}),
     ("--lr", "lr", _float, "peak learning rate", {}),
     ("--min-lr", "min_lr", _float, "final learning rate", {}),
     ("--warmup-steps", "warmup_steps", _int, "linear warmup steps", {}),
@@ -151,8 +160,22 @@ _TRAIN_FLAGS: list[tuple[str, str, Any, str, dict]] = [
     ("--n-train", "n_train", _int, "training examples (digits)", {}),
     ("--n-val", "n_val", _int, "validation examples (digits)", {}),
     ("--n-test", "n_test", _int, "test examples (digits)", {}),
-    ("--dataset", "dataset", str, "text corpus: the embedded Alice, or Tiny Shakespeare",
-     {"choices": ["default", "shakespeare"]}),
+    ("--dataset", "dataset", str, "text corpus: the embedded Alice, Tiny Shakespeare, or "
+     "--data-path as a folder of .txt files, a JSONL file, a datasets dataset, or a folder "
+     "written by `literate-tx prepare`",
+     {"choices": ["default", "shakespeare", "folder", "jsonl", "hf", "tokens"]}),
+    ("--data-path", "data_path", str, "the corpus of --dataset folder|jsonl|hf|tokens", {}),
+    ("--text-field", "text_field", str, "field of the text in JSONL records or dataset rows "
+     "(default 'text')", {}),
+    ("--tokens-dir", "tokens_dir", str, "folder of the corpus's token file (default: in the "
+     "cache, reused while its manifest matches)", {}),
+    ("--tokenizer", "tokenizer", str, "text tokens (default char)", {"choices": _TOKENIZERS}),
+    ("--vocab-size", "vocab_size", _positive_int, "ids of a trained word or bpe tokenizer, "
+     "special tokens included (bpe: default 512)", {}),
+    ("--tokenizer-file", "tokenizer_file", str, "load the tokenizer from this JSON file", {}),
+    ("--recipe", "recipe", str, "named preset of model and training fields (implies --task "
+     "text; other flags override it): tiny, small, medium (seed 003's beginner, intermediate, "
+     "advanced), gpt2-124m (for a GPU)", {"choices": _RECIPES}),
     ("--text-file", "text_file", str, "train the text task on this UTF-8 file", {}),
     ("--val-fraction", "val_fraction", _float, "share of the text kept for validation", {}),
     ("--sample-prompt", "sample_prompt", str, "prompt of the sample in summary.json", {}),
@@ -253,6 +276,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder (created if missing) for attention.png, statistics.png and "
                    "summary.txt")
 
+    p = sub.add_parser("prepare", help="tokenise a corpus once into a memory-mapped token file",
+                       description="Tokenise a folder of .txt files, a JSONL file or a datasets "
+                       "dataset into tokens.bin, tokenizer.json and manifest.json; a folder "
+                       "whose manifest matches the source and tokenizer is reused.")
+    p.add_argument("--dataset", required=True, choices=["folder", "jsonl", "hf"],
+                   help="kind of source")
+    p.add_argument("--data-path", required=True, help="the folder, the .jsonl file, or the "
+                   "dataset's save_to_disk folder or cached name")
+    p.add_argument("--text-field", default="text", help="field of the text (jsonl, hf)")
+    p.add_argument("--tokenizer", choices=_TOKENIZERS, default="char", help="text tokens")
+    p.add_argument("--vocab-size", type=_positive_int, default=None,
+                   help="ids of a trained word or bpe tokenizer (bpe: default 512)")
+    p.add_argument("--tokenizer-file", default=None, help="load the tokenizer from this file")
+    p.add_argument("--val-fraction", type=_float, default=0.1,
+                   help="share of the characters, at the end, kept for validation")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="folder to write (default: the cache folder `train` would use)")
+    p.add_argument("--force", action="store_true", help="tokenise again even if it matches")
+
     sub.add_parser("info", help="versions, backends, device and BLAS threads")
 
     from . import bench
@@ -321,7 +363,8 @@ def _resolve_config(args: argparse.Namespace):
             raise _UsageError(f"--config: {exc}") from None
     fields = {**file_fields, **flags}
     try:
-        cfg = default_config(fields.pop("task", "digits"), **fields)
+        cfg = default_config(fields.pop("task", "text" if fields.get("recipe") else "digits"),
+                             **fields)
     except ValueError as exc:
         raise _UsageError(_name_the_flag(str(exc), flags, args.config)) from None
     if "warmup_steps" in fields and cfg.warmup_steps >= cfg.steps:
@@ -497,6 +540,31 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+# ============================================================================ prepare
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    from .data.corpus import CorpusSource, prepare_corpus
+
+    vocab_size = args.vocab_size
+    if args.tokenizer == "bpe" and vocab_size is None and args.tokenizer_file is None:
+        vocab_size = 512  # TrainConfig's default, so that `train` finds the same folder
+    if args.tokenizer == "char" and vocab_size is not None:
+        raise _UsageError("--vocab-size is not allowed with --tokenizer char, whose vocabulary "
+                          "is the characters of the text")
+    if not 0.0 < args.val_fraction < 1.0:
+        raise _UsageError(f"--val-fraction={args.val_fraction} must be in (0, 1)")
+    source = CorpusSource(args.dataset, args.data_path, args.text_field)
+    corpus = prepare_corpus(source, args.out, tokenizer=args.tokenizer, vocab_size=vocab_size,
+                            tokenizer_file=args.tokenizer_file, val_fraction=args.val_fraction,
+                            force=args.force, progress=sys.stderr)
+    m = corpus.manifest
+    print(f"{corpus.folder}: {m['n_tokens']:,} tokens ({m['n_train_tokens']:,} for training), "
+          f"{m['dtype']}, {m['tokenizer']['kind']} tokenizer with {m['tokenizer']['vocab_size']} "
+          f"ids{' (reused)' if corpus.reused else ''}")
+    print(f"train on it: literate-tx train --task text --dataset tokens --data-path "
+          f"{corpus.folder} --tokenizer {m['tokenizer']['kind']}")
+    return 0
+
+
 # ============================================================================ info
 def _cpu_name() -> str:
     try:
@@ -593,7 +661,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    commands = {"train": _cmd_train, "eval": _cmd_eval, "generate": _cmd_generate,
+    commands = {"train": _cmd_train, "prepare": _cmd_prepare,
+                "eval": _cmd_eval, "generate": _cmd_generate,
                 "inspect": _cmd_inspect, "info": _cmd_info, "bench": _cmd_bench,
                 "lab": _cmd_lab}
     prog = f"literate-tx {args.command}"
@@ -605,7 +674,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{prog}: failed: {exc}\n(on the command line: --text-file /path/to/input.txt)",
               file=sys.stderr)
         return 1
-    except (_UsageError, ValueError, OSError) as exc:
+    except (_UsageError, ValueError, OSError, ImportError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     except NonFiniteError as exc:
