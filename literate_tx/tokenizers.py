@@ -93,15 +93,17 @@ import json
 import operator
 import os
 import re
-import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import pairwise
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
+from .checkpoint import atomic_write
+
 __all__ = [
     "DEFAULT_SPECIAL_TOKENS",
+    "GPT2_PATTERN",
     "GPT2_SPLIT_PATTERN",
     "BPETokenizer",
     "CharTokenizer",
@@ -455,19 +457,9 @@ class Tokenizer:
         ...     Tokenizer.load(os.path.join(d, "tok.json")).encode("ih")
         [5, 4]
         """
-        path = Path(path)
         text = json.dumps(self.to_dict(), ensure_ascii=False, indent=1)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        # the package's one atomic writer: a temporary file beside path, then os.replace
+        atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Tokenizer:
@@ -492,7 +484,7 @@ class Tokenizer:
         ...     Tokenizer.load(p)
         Traceback (most recent call last):
         ...
-        ValueError: ...bad.json: field 'type' is None; allowed: ['bpe', 'char', 'word']
+        ValueError: ...bad.json: field 'type' is None; allowed: ['bpe', 'char', 'gpt2', 'word']
         """
         path = Path(path)
         try:
@@ -1166,5 +1158,444 @@ class BPETokenizer(Tokenizer):
                 )
         try:
             return cls(merges, data["special_tokens"], pretokenize=pretokenize)
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from None
+
+
+# ============================================================================ GPT-2's own files
+#: Unicode's White_Space property (PropList.txt): what ``\s`` means in GPT-2's pattern. Python's
+#: ``str.isspace`` (and so ``re``'s ``\s``) also counts U+001C..U+001F, which GPT-2 does not.
+_WHITE_SPACE: tuple[int, ...] = (*range(0x09, 0x0E), 0x20, 0x85, 0xA0, 0x1680,
+                                 *range(0x2000, 0x200B), 0x2028, 0x2029, 0x202F, 0x205F, 0x3000)
+
+#: GPT-2's pre-tokenization pattern as GPT-2 wrote it, for the ``regex`` package.
+GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+
+
+def _class_of(codepoints: Iterable[int]) -> str:
+    r"""A regex character class body (no brackets) matching exactly ``codepoints``.
+
+    Examples
+    --------
+    >>> _class_of([65, 66, 67, 97])
+    '\\u0041-\\u0043\\u0061'
+    """
+    def esc(c: int) -> str:
+        return f"\\u{c:04x}" if c < 0x10000 else f"\\U{c:08x}"
+
+    parts: list[str] = []
+    start = prev = None
+    for c in codepoints:
+        if prev is not None and c == prev + 1:
+            prev = c
+            continue
+        if start is not None:
+            parts.append(esc(start) if start == prev else f"{esc(start)}-{esc(prev)}")
+        start = prev = c
+    if start is not None:
+        parts.append(esc(start) if start == prev else f"{esc(start)}-{esc(prev)}")
+    return "".join(parts)
+
+
+_GPT2_SPLIT: re.Pattern[str] | None = None
+
+
+def gpt2_split_regex() -> re.Pattern[str]:
+    r"""GPT-2's pre-tokenizer, :data:`GPT2_PATTERN`, exactly, written for Python's :mod:`re`.
+
+    :mod:`re` has no ``\p{L}`` (letters) or ``\p{N}`` (numbers), and its ``\s`` is a little wider
+    than Unicode's White_Space. So the classes are spelled out: every code point whose
+    :func:`unicodedata.category` starts with ``L`` (resp. ``N``), and the 25 White_Space code
+    points; ``(?!\S)`` becomes "not followed by a character outside White_Space". The result
+    matches what the ``regex`` package does with GPT-2's pattern for every code point assigned
+    in Python's Unicode database (tests/test_tokenizers_gpt2.py checks all of them); code points
+    unassigned there count as symbols. Built once (about 0.2 s) and cached.
+
+    Examples
+    --------
+    >>> gpt2_split_regex().findall("I'll pay 2½ €, ok?  Yes")
+    ['I', "'ll", ' pay', ' 2½', ' €,', ' ok', '?', ' ', ' Yes']
+    """
+    global _GPT2_SPLIT
+    if _GPT2_SPLIT is None:
+        import unicodedata
+
+        letters: list[int] = []
+        numbers: list[int] = []
+        for c in range(0x110000):
+            kind = unicodedata.category(chr(c))[0]
+            if kind == "L":
+                letters.append(c)
+            elif kind == "N":
+                numbers.append(c)
+        L, N, S = _class_of(letters), _class_of(numbers), _class_of(_WHITE_SPACE)
+        _GPT2_SPLIT = re.compile(
+            rf"'s|'t|'re|'ve|'m|'ll|'d| ?[{L}]+| ?[{N}]+| ?[^{S}{L}{N}]+|[{S}]+(?![^{S}])|[{S}]+")
+    return _GPT2_SPLIT
+
+
+def bytes_to_unicode() -> dict[int, str]:
+    r"""GPT-2's table from the 256 byte values to 256 printable characters.
+
+    ``vocab.json`` and ``merges.txt`` are text files, so GPT-2 writes each byte as a visible
+    character: the 188 printable Latin-1 bytes stand for themselves and the other 68 (control
+    characters, space, ...) take the characters from U+0100 on, in byte order. The space
+    ``0x20`` becomes ``"Ġ"`` (U+0120), which is why GPT-2's tokens start with ``Ġ``.
+
+    Examples
+    --------
+    >>> table = bytes_to_unicode()
+    >>> table[ord("a")], table[ord(" ")], table[ord("\n")], len(set(table.values()))
+    ('a', 'Ġ', 'Ċ', 256)
+    """
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1),
+                 *range(ord("®"), ord("ÿ") + 1)]
+    table = {b: chr(b) for b in printable}
+    n = 0
+    for b in range(256):
+        if b not in table:
+            table[b] = chr(256 + n)
+            n += 1
+    return dict(sorted(table.items()))
+
+
+class GPT2Tokenizer(Tokenizer):
+    r"""GPT-2's byte-level BPE, read from its ``vocab.json`` and ``merges.txt``.
+
+    The same algorithm as :class:`BPETokenizer`, stored the way GPT-2 stores it: tokens are
+    strings of :func:`bytes_to_unicode` characters, ``vocab.json`` maps each token to its id,
+    and ``merges.txt`` lists the merges, most important first, as two tokens per line. To
+    encode, the text is cut with GPT-2's own pattern (:func:`gpt2_split_regex`); each piece's
+    UTF-8 bytes become characters; then, as long as some adjacent pair is a merge, every
+    occurrence of the pair of lowest rank is joined, left to right; the resulting tokens are
+    looked up in ``vocab.json``.
+
+    Parameters
+    ----------
+    vocab : mapping of str to int
+        Token to id; the ids must be ``0 .. len(vocab) - 1``, each once, and every one of the
+        256 byte characters must be a token.
+    merges : sequence of (str, str)
+        The merges in rank order; both halves and their concatenation must be tokens.
+    special_tokens : sequence of str, optional
+        Tokens of ``vocab`` that are not text (default: ``"<|endoftext|>"`` when the vocabulary
+        has it). As in GPT-2's own encoder, their names inside a text are plain text.
+
+    Notes
+    -----
+    GPT-2's ``<|endoftext|>`` is both its beginning and its end of text: :attr:`bos_id` and
+    :attr:`eos_id` are its id. ``transformers``' GPT-2 tokenizer gives the same ids as this
+    class (tests/test_tokenizers_gpt2.py), except that it turns the string ``"<|endoftext|>"``
+    inside a text into the special token.
+
+    Examples
+    --------
+    >>> bpe = BPETokenizer.train("the cat the hat the bat", vocab_size=262, special_tokens=[])
+    >>> tok = GPT2Tokenizer.from_bpe(bpe)
+    >>> [tok.token(i) for i in tok.encode("the hat")]
+    ['the', 'Ġhat']
+    >>> tok.encode("the hat") == bpe.encode("the hat"), tok.decode(tok.encode("the hat!"))
+    (True, 'the hat!')
+    """
+
+    kind = "gpt2"
+
+    def __init__(self, vocab: Mapping[str, int], merges: Sequence[Sequence[str]],
+                 special_tokens: Sequence[str] | None = None) -> None:
+        if not isinstance(vocab, Mapping):
+            raise TypeError(f"vocab must be a mapping of token to id, got {type(vocab).__name__}")
+        if special_tokens is None:
+            special_tokens = ["<|endoftext|>"] if "<|endoftext|>" in vocab else []
+        super().__init__(special_tokens)
+        tokens: list[str | None] = [None] * len(vocab)
+        for token, i in vocab.items():
+            if not isinstance(token, str) or not token:
+                raise ValueError(f"vocab has the key {token!r}; tokens are non-empty strings")
+            if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(vocab) \
+                    or tokens[i] is not None:
+                raise ValueError(
+                    f"vocab[{token!r}]={i!r}; the ids must be 0..{len(vocab) - 1}, each once")
+            tokens[i] = token
+        self._tokens: list[str] = tokens  # type: ignore[assignment]
+        self.vocab: dict[str, int] = dict(vocab)
+        self._byte_encoder = bytes_to_unicode()
+        self._byte_decoder = {c: b for b, c in self._byte_encoder.items()}
+        missing = [c for c in self._byte_encoder.values() if c not in self.vocab]
+        if missing:
+            raise ValueError(f"vocab lacks {len(missing)} of the 256 byte tokens, e.g. "
+                             f"{missing[0]!r}; a byte-level vocabulary has all of them")
+        self.merges: list[tuple[str, str]] = []
+        for k, pair in enumerate(merges):
+            if isinstance(pair, str) or len(pair) != 2 or not all(
+                    isinstance(p, str) and p for p in pair):
+                raise ValueError(f"merges[{k}]={pair!r}; a merge is two non-empty tokens")
+            left, right = pair
+            for token in (left, right, left + right):
+                if token not in self.vocab:
+                    raise ValueError(f"merges[{k}]={pair!r}: {token!r} is not in vocab")
+            self.merges.append((left, right))
+        self._ranks = {pair: k for k, pair in enumerate(self.merges)}
+        for token in self.special_tokens:
+            if token not in self.vocab:
+                raise ValueError(f"special token {token!r} is not in vocab")
+        self._special_ids = {t: self.vocab[t] for t in self.special_tokens}
+        self._special_names = {i: t for t, i in self._special_ids.items()}
+        self._cache: dict[str, list[int]] = {}
+
+    # ------------------------------------------------------------ files
+    @classmethod
+    def from_files(cls, vocab_json: str | os.PathLike[str], merges_txt: str | os.PathLike[str],
+                   *, special_tokens: Sequence[str] | None = None) -> GPT2Tokenizer:
+        r"""Read GPT-2's ``vocab.json`` and ``merges.txt``.
+
+        ``merges.txt`` may start with a ``#version`` line; every other non-empty line is two
+        tokens separated by one space.
+
+        Raises
+        ------
+        ValueError
+            Naming the file and the entry at fault.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> GPT2Tokenizer.from_bpe(BPETokenizer.train("aaab", 258, special_tokens=[])
+        ...                        ).save_files(folder)
+        >>> tok = GPT2Tokenizer.from_files(f"{folder}/vocab.json", f"{folder}/merges.txt")
+        >>> tok.merges, tok.encode("aaaab")
+        ([('a', 'a'), ('aa', 'a')], [257, 97, 98])
+        """
+        vocab_json, merges_txt = Path(vocab_json), Path(merges_txt)
+        try:
+            vocab = json.loads(vocab_json.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ValueError(f"{vocab_json}: not a JSON file ({err})") from None
+        if not isinstance(vocab, dict):
+            raise ValueError(f"{vocab_json}: expected a JSON object of token to id")
+        merges = []
+        for n, line in enumerate(merges_txt.read_text(encoding="utf-8").split("\n"), 1):
+            if not line or (n == 1 and line.startswith("#version")):
+                continue
+            pair = line.split(" ")
+            if len(pair) != 2:
+                raise ValueError(f"{merges_txt}: line {n} is {line!r}; a merge line is two "
+                                 "tokens separated by one space")
+            merges.append(pair)
+        for source in (vocab_json, merges_txt):
+            try:
+                return cls(vocab, merges, special_tokens)
+            except ValueError as err:
+                raise ValueError(f"{source}: {err}") from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @classmethod
+    def from_folder(cls, folder: str | os.PathLike[str]) -> GPT2Tokenizer:
+        r"""Read ``vocab.json`` and ``merges.txt`` from a Hugging Face model folder.
+
+        Raises
+        ------
+        FileNotFoundError
+            When either file is missing.
+
+        Examples
+        --------
+        >>> GPT2Tokenizer.from_folder("/nonexistent")
+        Traceback (most recent call last):
+        ...
+        FileNotFoundError: /nonexistent has no vocab.json and merges.txt (GPT-2's tokenizer files)
+        """
+        folder = Path(folder)
+        vocab, merges = folder / "vocab.json", folder / "merges.txt"
+        if not (vocab.is_file() and merges.is_file()):
+            raise FileNotFoundError(f"{folder} has no vocab.json and merges.txt (GPT-2's "
+                                    "tokenizer files)")
+        return cls.from_files(vocab, merges)
+
+    def save_files(self, folder: str | os.PathLike[str]) -> None:
+        r"""Write ``vocab.json`` and ``merges.txt`` into ``folder`` (created if need be), atomically.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> GPT2Tokenizer.from_bpe(BPETokenizer()).save_files(folder)
+        >>> sorted(os.listdir(folder))
+        ['merges.txt', 'vocab.json']
+        """
+        from .checkpoint import atomic_write
+
+        folder = Path(folder)
+        vocab = json.dumps(self.vocab, ensure_ascii=False, indent=None).encode("utf-8")
+        merges = "".join(["#version: 0.2\n", *(f"{a} {b}\n" for a, b in self.merges)])
+        atomic_write(folder / "vocab.json", lambda f: f.write(vocab))
+        atomic_write(folder / "merges.txt", lambda f: f.write(merges.encode("utf-8")))
+
+    @classmethod
+    def from_bpe(cls, bpe: BPETokenizer) -> GPT2Tokenizer:
+        r"""The same tokenizer in GPT-2's format: a :class:`BPETokenizer` keeps its ids.
+
+        Ids 0..255 are the bytes, merge ``k`` is id ``256 + k``, the special tokens follow.
+
+        Raises
+        ------
+        ValueError
+            If ``bpe`` does not pre-tokenize (GPT-2 always does), or two of its merges spell
+            the same bytes (``vocab.json`` can hold a string once).
+
+        Examples
+        --------
+        >>> tok = GPT2Tokenizer.from_bpe(BPETokenizer.train("hi hi", 258))
+        >>> tok.vocab_size, tok.token(257), tok.special_tokens[0], tok.special_id("<pad>")
+        (262, 'Ġhi', '<pad>', 258)
+        """
+        if not isinstance(bpe, BPETokenizer):
+            raise TypeError(f"bpe must be a BPETokenizer, got {type(bpe).__name__}")
+        if not bpe.pretokenize:
+            raise ValueError("bpe was trained with pretokenize=False; GPT-2's format always "
+                             "splits the text first")
+        table = bytes_to_unicode()
+
+        def spell(i: int) -> str:
+            return "".join(table[b] for b in bpe.token_bytes(i))
+
+        vocab: dict[str, int] = {}
+        for i in range(_N_BYTES + len(bpe.merges)):
+            token = spell(i)
+            if token in vocab:
+                raise ValueError(f"merges {vocab[token] - _N_BYTES} and {i - _N_BYTES} both "
+                                 f"spell {token!r}; GPT-2's vocab.json holds each token once")
+            vocab[token] = i
+        for name in bpe.special_tokens:
+            vocab[name] = len(vocab)
+        merges = [(spell(m.left), spell(m.right)) for m in bpe.merges]
+        return cls(vocab, merges, bpe.special_tokens)
+
+    # ------------------------------------------------------------ sizes and ids
+    @property
+    def vocab_size(self) -> int:
+        r"""Number of ids (GPT-2: 50257).
+
+        Examples
+        --------
+        >>> GPT2Tokenizer.from_bpe(BPETokenizer(special_tokens=[])).vocab_size
+        256
+        """
+        return len(self._tokens)
+
+    def token(self, token_id: int) -> str:
+        r"""The token string of an id, as written in ``vocab.json``.
+
+        Examples
+        --------
+        >>> GPT2Tokenizer.from_bpe(BPETokenizer(special_tokens=[])).token(32)
+        'Ġ'
+        """
+        i = operator.index(token_id)
+        if not 0 <= i < len(self._tokens):
+            raise ValueError(f"token_id={i} is out of range 0..{len(self._tokens) - 1}")
+        return self._tokens[i]
+
+    @property
+    def bos_id(self) -> int | None:
+        r"""Id of ``<|endoftext|>`` (GPT-2 begins and ends texts with it), else of ``<bos>``.
+
+        Examples
+        --------
+        >>> GPT2Tokenizer.from_bpe(BPETokenizer(special_tokens=["<|endoftext|>"])).bos_id
+        256
+        """
+        return self._special_ids.get("<|endoftext|>", self._optional_id("<bos>"))
+
+    @property
+    def eos_id(self) -> int | None:
+        r"""Id of ``<|endoftext|>``, else of ``<eos>``.
+
+        Examples
+        --------
+        >>> GPT2Tokenizer.from_bpe(BPETokenizer(special_tokens=["<|endoftext|>"])).eos_id
+        256
+        """
+        return self._special_ids.get("<|endoftext|>", self._optional_id("<eos>"))
+
+    def encode(self, text: str, *, add_bos: bool = False, add_eos: bool = False) -> list[int]:
+        r"""Encode ``text``; ``add_bos`` / ``add_eos`` add ``<|endoftext|>``.
+
+        Examples
+        --------
+        >>> tok = GPT2Tokenizer.from_bpe(BPETokenizer(special_tokens=["<|endoftext|>"]))
+        >>> tok.encode("hi", add_eos=True)
+        [104, 105, 256]
+        """
+        ids = super().encode(text)
+        for flag, value, name in ((add_bos, self.bos_id, "add_bos"),
+                                  (add_eos, self.eos_id, "add_eos")):
+            if flag and value is None:
+                raise ValueError(f"{name}=True needs an <|endoftext|> token; this tokenizer's "
+                                 f"special tokens are {list(self.special_tokens)!r}")
+        if add_bos:
+            ids.insert(0, self.bos_id)
+        if add_eos:
+            ids.append(self.eos_id)
+        return ids
+
+    def pretokens(self, text: str) -> list[str]:
+        r"""Cut ``text`` with GPT-2's pattern.
+
+        Examples
+        --------
+        >>> GPT2Tokenizer.from_bpe(BPETokenizer()).pretokens("It's  2024!")
+        ['It', "'s", ' ', ' 2024', '!']
+        """
+        return gpt2_split_regex().findall(text)
+
+    def _bpe(self, piece: str) -> list[str]:
+        """GPT-2's ``bpe``: join the lowest-ranked adjacent pair everywhere, until none is left."""
+        word = list(piece)
+        ranks = self._ranks
+        while len(word) > 1:
+            best = min(pairwise(word), key=lambda p: ranks.get(p, len(ranks)))
+            if best not in ranks:
+                break
+            merged: list[str] = []
+            i = 0
+            while i < len(word):
+                if i + 1 < len(word) and word[i] == best[0] and word[i + 1] == best[1]:
+                    merged.append(best[0] + best[1])
+                    i += 2
+                else:
+                    merged.append(word[i])
+                    i += 1
+            word = merged
+        return word
+
+    def _encode_text(self, text: str) -> list[int]:
+        out: list[int] = []
+        for piece in self.pretokens(text):
+            ids = self._cache.get(piece)
+            if ids is None:
+                chars = "".join(self._byte_encoder[b] for b in piece.encode("utf-8"))
+                ids = [self.vocab[t] for t in self._bpe(chars)]
+                if len(self._cache) < 100_000:
+                    self._cache[piece] = ids
+            out.extend(ids)
+        return out
+
+    def _decode_run(self, ids: list[int]) -> str:
+        chars = "".join(self._tokens[i] for i in ids)
+        return bytes(self._byte_decoder[c] for c in chars).decode("utf-8", errors="replace")
+
+    # ------------------------------------------------------------ our JSON files
+    def _fields(self) -> dict[str, Any]:
+        return {"vocab": self.vocab, "merges": [list(m) for m in self.merges]}
+
+    @classmethod
+    def _from_fields(cls, data: dict[str, Any], where: str) -> Tokenizer:
+        vocab, merges = data.get("vocab"), data.get("merges")
+        if not isinstance(vocab, dict) or not isinstance(merges, list):
+            raise ValueError(f"{where}: fields 'vocab' (an object) and 'merges' (a list) are "
+                             "required")
+        try:
+            return cls(vocab, merges, data["special_tokens"])
         except ValueError as err:
             raise ValueError(f"{where}: {err}") from None

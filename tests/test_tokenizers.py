@@ -106,31 +106,39 @@ def test_bpe_merges_are_most_frequent_first():
     assert all(m.new_id == 256 + k for k, m in enumerate(tok.merges))
 
 
-def test_bpe_training_matches_naive_recount():
-    """Incremental pair counts give the same merges as recounting from scratch."""
-    text = TRAIN_TEXT
-    tok = BPETokenizer.train(text, vocab_size=256 + 40, special_tokens=[])
-    words = [list(w.encode()) for w in tok.pretokens(text)]
-    for m in tok.merges:
-        counts = {}
-        for w in words:
-            for pair in zip(w, w[1:], strict=False):
-                counts[pair] = counts.get(pair, 0) + 1
-        best = max(counts, key=lambda p: (counts[p], -p[0], -p[1]))
-        assert (m.left, m.right, m.count) == (*best, counts[best])
-        words = [_naive_merge(w, best, m.new_id) for w in words]
+def test_bpe_training_gives_the_merges_worked_out_by_hand():
+    """The classic example "aaabdaaabac" (a=97, b=98, c=99, d=100), merged by hand.
+
+    Step by step, counting adjacent pairs (overlapping ones too) and breaking ties towards the
+    smallest ids, as the module docstring says:
+
+    1. aa occurs 4 times (twice in each "aaa")    -> Z=256:  Z a b d Z a b a c
+    2. Za and ab occur twice; ab has smaller ids   -> Y=257:  Z Y d Z Y a c
+    3. ZY twice                                    -> X=258:  X d X a c
+    4. all pairs once; ac=(97, 99) is the smallest -> W=259:  X d X W
+    5. dX=(100, 258) is the smallest               -> V=260:  X V W
+    6. XV=(258, 260)                               -> U=261:  U W
+    7. UW=(261, 259)                               -> 262: one token, and no pair remains.
+    """
+    tok = BPETokenizer.train("aaabdaaabac", vocab_size=256 + 20, special_tokens=[])
+    assert [tuple(m) for m in tok.merges] == [
+        (97, 97, 256, 4),
+        (97, 98, 257, 2),
+        (256, 257, 258, 2),
+        (97, 99, 259, 1),
+        (100, 258, 260, 1),
+        (258, 260, 261, 1),
+        (261, 259, 262, 1),
+    ]
+    assert tok.encode("aaabdaaabac") == [262]
 
 
-def _naive_merge(ids, pair, new_id):
-    out, i = [], 0
-    while i < len(ids):
-        if tuple(ids[i : i + 2]) == pair:
-            out.append(new_id)
-            i += 2
-        else:
-            out.append(ids[i])
-            i += 1
-    return out
+def test_bpe_pairs_never_cross_pretokens():
+    """"ab ab" is cut into "ab" and " ab": ab twice, then " " + ab once; never "b ", which
+    would join the two pieces."""
+    tok = BPETokenizer.train("ab ab", vocab_size=256 + 20, special_tokens=[])
+    assert [tuple(m) for m in tok.merges] == [(97, 98, 256, 2), (32, 256, 257, 1)]
+    assert tok.encode("ab ab") == [256, 257]
 
 
 def test_bpe_special_ids_come_last(bpe):
