@@ -138,9 +138,17 @@ _TRAIN_FLAGS: list[tuple[str, str, Any, str, dict]] = [
      {}),
     ("--seed", "seed", _int, "seed of weights, batches and dropout", {}),
     ("--dtype", "dtype", str, "floating-point type", {"choices": ["float32", "float64"]}),
-    ("--device", "device", str, "torch device: cpu, cuda, cuda:1, ...", {}),
+    ("--device", "device", str, "torch device: auto (CUDA, else MPS, else the CPU; the "
+     "default), cpu, cuda, cuda:1, mps", {}),
     ("--threads", "threads", _positive_int, "CPU threads for matrix products (default 1)", {}),
     ("--fast", "fast", _bool, "numpy, python: train with the speed path (true/false)", {}),
+    ("--optimizer", "optimizer", str, "AdamW or plain SGD", {"choices": ["adamw", "sgd"]}),
+    ("--grad-accum", "grad_accum", _positive_int, "micro-batches per update, their gradients "
+     "summed: the update of the whole --batch-size, in less memory", {}),
+    ("--amp", "amp", str, "torch: mixed precision, autocast to bfloat16 or float16 (with a "
+     "GradScaler); needs --dtype float32", {"choices": ["none", "bf16", "fp16"]}),
+    ("--compile", "compile", _bool, "torch: run the forward pass through torch.compile "
+     "(falls back to eager where it fails)", {"nargs": "?", "const": True}),
     ("--d-model", "d_model", _positive_int, "residual width C", {}),
     ("--n-layers", "n_layers", _positive_int, "transformer blocks L", {}),
     ("--n-heads", "n_heads", _positive_int, "attention heads H (must divide d_model)", {}),
@@ -401,6 +409,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     trainer = Trainer(cfg, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet,
                       stream=sys.stderr)
     result = trainer.train()
+    if not trainer.is_main:  # under torchrun process 0 alone reports
+        return 0
     print(format_summary(result.metrics))
     names = [n for n in ("metrics.jsonl", "last.npz", "best.npz") if (trainer.out / n).exists()]
     print(f"files: {trainer.out / 'summary.json'}, {', '.join(names)}")

@@ -31,6 +31,8 @@ DATASETS = ("default", "shakespeare", "file", "folder", "jsonl", "hf", "tokens")
 #: The datasets read from ``data_path`` through a memory-mapped token file
 #: (:mod:`literate_tx.data.corpus`).
 CORPUS_DATASETS = ("folder", "jsonl", "hf", "tokens")
+OPTIMIZERS = ("adamw", "sgd")
+AMP_MODES = ("none", "bf16", "fp16")
 
 # ============================================================================ configuration
 def _yaml():
@@ -153,7 +155,9 @@ class TrainConfig:
         Seeds the initial weights, the batches and the dropout masks.
     dtype : {"float32", "float64"}
     device : str
-        ``"cpu"``, ``"cuda"``, ... (torch backend only).
+        ``"auto"`` (the default: CUDA if available, then Apple's MPS, else the CPU; reported
+        when training starts), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"`` (torch backend
+        only; under ``torchrun`` ``"cuda"`` means each process's ``cuda:LOCAL_RANK``).
     threads : int, optional
         CPU threads for the matrix products while training: BLAS threads (through
         ``threadpoolctl``, when installed) and ``torch.set_num_threads``. ``None`` keeps the
@@ -169,6 +173,23 @@ class TrainConfig:
         its forward pass 2.5x faster, a whole step about 15 %). ``False`` trains the reference
         :class:`~literate_tx.numpy_backend.model.NumpyModel` or
         :class:`~literate_tx.python_backend.model.PythonModel`. PyTorch ignores it.
+    optimizer : {"adamw", "sgd"}
+        ``"adamw"`` (decoupled decay, :class:`literate_tx.optim.AdamW`,
+        :class:`torch.optim.AdamW`) or plain ``"sgd"`` (no momentum, coupled :math:`L_2` decay
+        of the matrices, :class:`literate_tx.optim.SGD`, :class:`torch.optim.SGD`).
+    grad_accum : int
+        Micro-batches per update: the batch of ``batch_size`` rows is cut into ``grad_accum``
+        parts whose gradients are summed, each weighted by its share of the counted targets,
+        so that the loss and the gradient equal those of the whole batch (see
+        :mod:`literate_tx.training.distributed`). Under ``torchrun`` the batch is first shared
+        out between the processes, so ``batch_size`` is always the rows of one update.
+    amp : {"none", "bf16", "fp16"}
+        Mixed precision (torch backend, ``dtype="float32"``): the forward pass under
+        :func:`torch.autocast` in bfloat16 or float16; ``"fp16"`` also scales the loss with a
+        :class:`torch.amp.GradScaler` (updates with an overflow are skipped).
+    compile : bool
+        Run the forward pass through :func:`torch.compile` (torch backend); where it fails the
+        run continues without it and says so.
     d_model, n_layers, n_heads, d_ff : int
         The model's sizes, as in :class:`~literate_tx.config.ModelConfig`.
     norm, residual, activation, position, bias, tie_embeddings, dropout
@@ -253,9 +274,14 @@ class TrainConfig:
     checkpoint_every: int = 500
     seed: int = 0
     dtype: str = "float32"
-    device: str = "cpu"
+    device: str = "auto"
     threads: int | None = 1
     fast: bool = True
+    # the update: optimiser, accumulation, PyTorch's mixed precision and compiler
+    optimizer: str = "adamw"
+    grad_accum: int = 1
+    amp: str = "none"
+    compile: bool = False
     # the model
     d_model: int = 64
     n_layers: int = 2
@@ -336,6 +362,8 @@ class TrainConfig:
         choice("activation", ACTIVATIONS)
         choice("position", POSITIONS)
         choice("dataset", DATASETS)
+        choice("optimizer", OPTIMIZERS)
+        choice("amp", AMP_MODES)
         for name in ("out", "device", "sample_prompt"):
             if not isinstance(getattr(self, name), str):
                 raise ValueError(f"{name}={getattr(self, name)!r} is not allowed; it must be a str")
@@ -348,6 +376,7 @@ class TrainConfig:
             integer(name, 0)
         integer("seq_len", 2, optional=True)  # one token would leave no context to learn
         integer("threads", 1, optional=True)
+        integer("grad_accum", 1)
         number("lr", 0.0)
         number("min_lr", 0.0)
         number("weight_decay", 0.0)
@@ -357,11 +386,12 @@ class TrainConfig:
         number("grad_clip", 0.0, optional=True)
         number("dropout", 0.0, 1.0, high_open=True)
         number("val_fraction", 0.0, 1.0, high_open=True)
-        for name in ("bias", "tie_embeddings", "fast"):
+        for name in ("bias", "tie_embeddings", "fast", "compile"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(
                     f"{name}={getattr(self, name)!r} is not allowed; use true or false"
                 )
+        _check_torch_features(self)
         if self.min_lr > self.lr:
             raise ValueError(
                 f"min_lr={self.min_lr!r} is not allowed; min_lr must be <= lr={self.lr!r}"
@@ -395,10 +425,11 @@ class TrainConfig:
 
     def _check_combinations(self) -> None:
         """Refuse settings that are each valid but would waste a run together."""
-        if self.backend != "torch" and self.device != "cpu":
+        if self.backend != "torch" and self.device not in ("cpu", "auto"):
             raise ValueError(
                 f"device={self.device!r} is not allowed with backend={self.backend!r}; only "
-                "the torch backend runs on a device: use backend='torch' or device='cpu'"
+                "the torch backend runs on a device: use backend='torch' or device='auto' "
+                "(the CPU for numpy and python) or 'cpu'"
             )
         if self.task == "digits" and (self.text_file is not None or self.dataset != "default"):
             given = (f"text_file={self.text_file!r}" if self.text_file is not None
@@ -603,6 +634,28 @@ class TrainConfig:
             n_heads=self.n_heads, d_ff=self.d_ff, max_seq_len=max_seq_len, norm=self.norm,
             residual=self.residual, activation=self.activation, position=self.position,
             bias=self.bias, tie_embeddings=self.tie_embeddings, dropout=self.dropout,
+        )
+
+
+def _check_torch_features(cfg: TrainConfig) -> None:
+    """Refuse what only the torch backend has, and an accumulation with empty micro-batches."""
+    if cfg.backend != "torch":
+        for name, off in (("amp", "none"), ("compile", False)):
+            if getattr(cfg, name) != off:
+                raise ValueError(
+                    f"{name}={getattr(cfg, name)!r} is not allowed with backend={cfg.backend!r}; "
+                    f"{name} needs backend='torch' (allowed backends: 'torch'); "
+                    f"use {name}={off!r} for {cfg.backend!r}"
+                )
+    if cfg.amp != "none" and cfg.dtype != "float32":
+        raise ValueError(
+            f"amp={cfg.amp!r} is not allowed with dtype={cfg.dtype!r}; mixed precision "
+            "lowers float32 computations, so it needs dtype='float32'"
+        )
+    if cfg.grad_accum > cfg.batch_size:
+        raise ValueError(
+            f"grad_accum={cfg.grad_accum} is not allowed with batch_size={cfg.batch_size}; "
+            "each micro-batch needs a row: grad_accum must be <= batch_size"
         )
 
 

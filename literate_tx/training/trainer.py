@@ -30,6 +30,7 @@ from ..data.batching import (
     rng_state,
 )
 from ..schedules import Schedule
+from . import distributed
 from .after import sample_text
 from .config import TrainConfig
 from .engines import NonFiniteError, _model_options, _NumpyEngine, _PythonEngine, _TorchEngine
@@ -296,10 +297,23 @@ class Trainer:
             raise ValueError("resume=True and overwrite=True contradict each other: resume "
                              "continues the run in out, overwrite deletes it; give one")
         self.out = Path(config.out)
-        self.quiet = quiet
+        # under torchrun: which process this is; process 0 alone writes files and prints
+        self.dist = distributed.detect()
+        if self.dist.distributed and config.backend != "torch":
+            raise ValueError(
+                f"backend={config.backend!r} is not allowed with {self.dist.world_size} "
+                "processes (torchrun): training on several processes needs backend='torch' "
+                "(allowed backends: 'torch')"
+            )
+        self.is_main = self.dist.is_main
+        self.device, self.device_report = distributed.resolve_device(
+            config.device, config.backend, self.dist)
+        self.dist = distributed.init(self.dist, self.device)
+        self.quiet = quiet or not self.is_main
         self.stream = stream if stream is not None else sys.stderr
         self.overwrite = overwrite
-        _check_out_folder(self.out)
+        if self.is_main:
+            _check_out_folder(self.out)
         if not resume and not overwrite:
             _refuse_existing_run(self.out)
         ckpt = None
@@ -316,7 +330,8 @@ class Trainer:
             saved = state["train_config"]
             changed = [f.name for f in dataclasses.fields(TrainConfig)
                        if f.name not in ("out", "steps", "eval_every", "eval_batches",
-                                         "checkpoint_every", "device")
+                                         "checkpoint_every", "device", "grad_accum",
+                                         "compile")
                        and getattr(saved, f.name) != getattr(config, f.name)]
             if changed:
                 raise ValueError(
@@ -343,12 +358,12 @@ class Trainer:
         self.data = _make_data(config, tokenizer)
         self.model_config = config.model_config(self.data.vocab_size, self.data.seq_len)
         fast = config.fast and config.backend in ("numpy", "python")  # PyTorch ignores it
-        options = _model_options(config.backend, fast, config.device)
+        options = _model_options(config.backend, fast, self.device)
         self.model = create_model(self.model_config, config.backend, seed=config.seed,
                                   dtype=config.dtype,
                                   params=None if ckpt is None else ckpt.params, **options)
         if config.backend == "torch":
-            self.engine = _TorchEngine(self.model, config, config.seed)
+            self.engine = _TorchEngine(self.model, config, config.seed, self.dist)
         elif config.backend == "python":
             self.engine = (_PythonEngine(self.model, config) if ckpt is None
                            else _PythonEngine.restore(self.model, config, ckpt.params))
@@ -405,7 +420,8 @@ class Trainer:
             "tokenizer": json.dumps(self.data.codec.to_dict()),
             "rng": {"data": rng_state(self.data_rng),
                     "dropout": rng_state(self.engine.dropout_rng)},
-            "optimizer": "torch.optim.AdamW" if self.config.backend == "torch" else "AdamW",
+            "optimizer": ("torch.optim." if self.config.backend == "torch" else "")
+                         + {"adamw": "AdamW", "sgd": "SGD"}[self.config.optimizer],
             "best": self.best,
         }
 
@@ -422,6 +438,8 @@ class Trainer:
         >>> sorted(os.listdir(cfg.out))
         ['start.npz']
         """
+        if not self.is_main:  # under torchrun process 0 alone writes (all hold the same state)
+            return
         state = {f"optim/{k}": v for k, v in self.engine.state_dict().items()}
         state.update(self.engine.rng_arrays())
         save_checkpoint(path, self.model_config, self.engine.parameters(), state=state,
@@ -449,6 +467,8 @@ class Trainer:
         return self.data.evaluate(self.model, split, self.config.eval_batches)
 
     def _open_metrics(self):
+        if not self.is_main:  # process 0 alone writes the metrics
+            return open(os.devnull, "w", encoding="utf-8")
         path = self.out / "metrics.jsonl"
         # drop lines written after the checkpoint we resume from (a crash between the two),
         # so that every (step, split) appears once; the file is rewritten atomically
@@ -480,6 +500,8 @@ class Trainer:
 
     def _eval_and_checkpoint(self, f, progress: _Progress, *, final: bool) -> None:
         cfg = self.config
+        if not self.is_main:  # process 0 alone evaluates and writes; the others go on
+            return
         if (self.step % cfg.eval_every == 0 or final) and self.step not in self._val_steps:
             self._val_steps.add(self.step)
             metrics = self.evaluate("val")
@@ -526,9 +548,10 @@ class Trainer:
         """
         cfg = self.config
         end = cfg.steps if stop_after is None else min(int(stop_after), cfg.steps)
-        _check_out_folder(self.out)
+        if self.is_main:
+            _check_out_folder(self.out)
         progress = _Progress(self.stream, cfg.steps, quiet=self.quiet)
-        if self.step == 0:
+        if self.step == 0 and self.is_main:
             if self.overwrite:  # asked for: the old run's files go before the new run starts
                 for stale in RUN_FILES:
                     (self.out / stale).unlink(missing_ok=True)
@@ -547,6 +570,7 @@ class Trainer:
             tail = (f"; steps after {self.schedule_steps} run at min_lr={cfg.min_lr}"
                     if cfg.steps > self.schedule_steps and cfg.schedule != "constant" else "")
             progress.print(f"resuming {self.out} at step {self.step}/{cfg.steps}{tail}")
+        progress.print(self._setup_report())
         tokens_per_step = cfg.batch_size * self.data.seq_len
         with _thread_limit(cfg.threads, cfg.backend), _deferred_interrupt() as interrupted, \
                 self._open_metrics() as f:
@@ -558,6 +582,9 @@ class Trainer:
                     lr = self.schedule(self.step)
                     x, y = self.data.batch(self.data_rng, cfg.batch_size)  # (B, T), (B, T)
                     loss, norm = self.engine.step(x, y, lr, self.step + 1)  # names the update
+                    for note in self.engine.notes:  # e.g. torch.compile fell back
+                        progress.print(note)
+                    self.engine.notes.clear()
                     self.step += 1
                     dt = time.perf_counter() - t0
                     self.elapsed += dt
@@ -595,6 +622,9 @@ class Trainer:
             progress.print(f"stopped at step {self.step}; resume to continue")
             return TrainResult(cfg, self.step, False, {}, None, self.out / "last.npz",
                                self.out / "best.npz", self.elapsed)
+        if not self.is_main:  # the summary is process 0's
+            return TrainResult(cfg, self.step, True, {}, None, self.out / "last.npz",
+                               self.out / "best.npz", self.elapsed)
         metrics = self._summary()
         path = self.out / "summary.json"
         text = json.dumps(metrics, indent=2).encode("utf-8")
@@ -602,6 +632,26 @@ class Trainer:
         progress.print(f"wrote {path}")
         return TrainResult(cfg, self.step, True, metrics, path, self.out / "last.npz",
                            self.out / "best.npz", self.elapsed)
+
+    def _setup_report(self) -> str:
+        """Where and how the run trains: the device (and how it was chosen), the processes,
+        the micro-batches, mixed precision, the compiler."""
+        cfg = self.config
+        parts = [f"device {self.device_report}"]
+        if self.dist.distributed:
+            parts.append(f"{self.dist.world_size} processes ({self.dist.backend}), "
+                         f"{cfg.batch_size} rows per update shared out, process 0 writes")
+        if cfg.grad_accum > 1:
+            parts.append(f"{cfg.grad_accum} micro-batches per update")
+        if cfg.amp != "none":
+            parts.append(f"mixed precision {cfg.amp}"
+                         + (" with a GradScaler" if cfg.amp == "fp16" else ""))
+        if cfg.compile:
+            parts.append("torch.compile" if getattr(self.engine, "compiled", None) is not None
+                         else "torch.compile unavailable, eager")
+        notes = list(self.engine.notes)
+        self.engine.notes.clear()
+        return "; ".join(parts) + "".join("\n" + n for n in notes)
 
     def _summary(self) -> dict[str, Any]:
         cfg = self.config
