@@ -107,10 +107,13 @@ __all__ = [
     "GPT2_SPLIT_PATTERN",
     "BPETokenizer",
     "CharTokenizer",
+    "GPT2Tokenizer",
     "TOKENIZER_KINDS",
     "Merge",
     "Tokenizer",
     "WordTokenizer",
+    "bytes_to_unicode",
+    "gpt2_split_regex",
     "train_tokenizer",
 ]
 
@@ -1290,10 +1293,10 @@ class GPT2Tokenizer(Tokenizer):
 
     Examples
     --------
-    >>> bpe = BPETokenizer.train("the cat the hat the bat", vocab_size=262, special_tokens=[])
+    >>> bpe = BPETokenizer.train("the cat the hat the bat", vocab_size=265, special_tokens=[])
     >>> tok = GPT2Tokenizer.from_bpe(bpe)
     >>> [tok.token(i) for i in tok.encode("the hat")]
-    ['the', 'Ġhat']
+    ['the', 'Ġh', 'at']
     >>> tok.encode("the hat") == bpe.encode("the hat"), tok.decode(tok.encode("the hat!"))
     (True, 'the hat!')
     """
@@ -1360,11 +1363,11 @@ class GPT2Tokenizer(Tokenizer):
         --------
         >>> import tempfile
         >>> folder = tempfile.mkdtemp()
-        >>> GPT2Tokenizer.from_bpe(BPETokenizer.train("aaab", 258, special_tokens=[])
+        >>> GPT2Tokenizer.from_bpe(BPETokenizer.train("aaab aaab", 258, special_tokens=[])
         ...                        ).save_files(folder)
         >>> tok = GPT2Tokenizer.from_files(f"{folder}/vocab.json", f"{folder}/merges.txt")
         >>> tok.merges, tok.encode("aaaab")
-        ([('a', 'a'), ('aa', 'a')], [257, 97, 98])
+        ([('a', 'a'), ('a', 'b')], [256, 256, 98])
         """
         vocab_json, merges_txt = Path(vocab_json), Path(merges_txt)
         try:
@@ -1413,7 +1416,7 @@ class GPT2Tokenizer(Tokenizer):
         return cls.from_files(vocab, merges)
 
     def save_files(self, folder: str | os.PathLike[str]) -> None:
-        r"""Write ``vocab.json`` and ``merges.txt`` into ``folder`` (created if need be), atomically.
+        r"""Write ``vocab.json`` and ``merges.txt`` into ``folder``, atomically.
 
         Examples
         --------
@@ -1445,7 +1448,7 @@ class GPT2Tokenizer(Tokenizer):
 
         Examples
         --------
-        >>> tok = GPT2Tokenizer.from_bpe(BPETokenizer.train("hi hi", 258))
+        >>> tok = GPT2Tokenizer.from_bpe(BPETokenizer.train("hi hi", 262))
         >>> tok.vocab_size, tok.token(257), tok.special_tokens[0], tok.special_id("<pad>")
         (262, 'Ġhi', '<pad>', 258)
         """
