@@ -72,8 +72,11 @@ def load_yaml_mapping(text: str, *, source: str = "YAML") -> dict[str, Any]:
     yaml = _yaml()
     try:
         data = yaml.load(text, Loader=_strict_loader(yaml))
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{source} is not valid YAML: {exc}") from None
+    except yaml.YAMLError as exc:  # one line: where, and what PyYAML found there
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        raise ValueError(f"{source} is not valid YAML: {where}{problem}") from None
     except ValueError as exc:  # a repeated key
         raise ValueError(f"{source}: {exc}") from None
     if data is None:
