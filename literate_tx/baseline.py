@@ -62,6 +62,10 @@ def _check(config: ModelConfig) -> None:
     if config.dropout != 0:
         raise ValueError(f"dropout={config.dropout!r} is not allowed for the GPT-2 baseline; "
                          "it is timed without dropout (dropout=0)")
+    if config.n_kv_heads is not None:
+        raise ValueError(f"n_kv_heads={config.n_kv_heads!r} is not allowed for the GPT-2 "
+                         "baseline; GPT-2 has one key/value head per query head "
+                         "(n_kv_heads=None)")
 
 
 class _Attention(nn.Module):

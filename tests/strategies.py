@@ -26,14 +26,14 @@ def configs(draw, *, max_layers: int = 2, max_heads: int = 2, max_seq_len: int =
     key/value heads occur), ``gqa=False`` plain multi-head attention; unfixed, ``n_kv_heads`` is
     drawn from the divisors of ``n_heads``.
     """
-    unknown = set(fixed) - set(SWITCHES) - {"gqa"}
+    unknown = set(fixed) - set(SWITCHES)
     if unknown:
         raise TypeError(f"configs() cannot fix {sorted(unknown)}; it fixes {sorted(SWITCHES)}")
     gqa = fixed.get("gqa")
     n_heads = draw(st.sampled_from([2, 4]) if gqa else st.integers(1, max_heads))
     divisors = [g for g in range(1, n_heads + 1) if n_heads % g == 0]
     if gqa is None:
-        n_kv_heads = n_heads  # TODO(gqa): draw from divisors once every backend has GQA
+        n_kv_heads = draw(st.sampled_from(divisors))
     else:
         n_kv_heads = draw(st.sampled_from(divisors[:-1])) if gqa else n_heads
     d_head = draw(st.sampled_from([2, 4]))
@@ -68,7 +68,8 @@ def configs(draw, *, max_layers: int = 2, max_heads: int = 2, max_seq_len: int =
 #: Every value of every architecture switch, as (field, value) pairs, for parametrized tests
 #: that must visit each one (random draws from the full matrix can miss a rare value).
 SWITCHES = {"norm": NORMS, "residual": RESIDUALS, "activation": ACTIVATIONS,
-            "position": POSITIONS, "bias": (False, True), "tie_embeddings": (False, True)}
+            "position": POSITIONS, "bias": (False, True), "tie_embeddings": (False, True),
+            "gqa": (False, True)}
 SWITCH_VALUES = [(field, value) for field, values in SWITCHES.items() for value in values]
 
 

@@ -16,7 +16,7 @@ import literate_tx as ltx
 torch = pytest.importorskip("torch")
 from literate_tx.baseline import GPT2, BaselineModel  # noqa: E402
 
-GPT2_LAYOUT = dict(norm="layernorm", residual="pre", position="learned")
+GPT2_LAYOUT = dict(norm="layernorm", residual="pre", position="learned", gqa=False)
 
 
 @given(cfg=configs(**GPT2_LAYOUT, activation="gelu") | configs(**GPT2_LAYOUT,
@@ -47,7 +47,8 @@ def test_baseline_equals_the_torch_backend(cfg, data):
                                               ("residual", "post"), ("residual", "sandwich"),
                                               ("activation", "relu"), ("activation", "swiglu"),
                                               ("position", "rope"), ("position", "alibi"),
-                                              ("position", "sinusoidal"), ("dropout", 0.1)])
+                                              ("position", "sinusoidal"), ("dropout", 0.1),
+                                              ("n_kv_heads", 1)])
 def test_other_layouts_are_refused_by_name(field, value):
     cfg = ltx.ModelConfig(10, 8, 1, 2, 16, 4, **{field: value})
     with pytest.raises(ValueError, match=f"{field}={value!r} is not allowed for the GPT-2"):

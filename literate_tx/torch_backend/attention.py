@@ -1,31 +1,33 @@
 r"""Causal multi-head self-attention, batched over heads, with RoPE or ALiBi where chosen.
 
 Derivation: :mod:`literate_tx.numpy_backend.attention` (eqs. :eq:`attn-qkv` to
-:eq:`attn-backward`, and incremental decoding). Autograd computes the backward pass.
+:eq:`attn-backward`, incremental decoding, and grouped-query attention, eqs. :eq:`attn-gqa` and
+:eq:`attn-gqa-backward`). Autograd computes the backward pass; for grouped-query attention it
+differentiates :func:`repeat_kv` into the sum over each key/value head's query heads.
 
-Two paths compute the same function:
+:meth:`Attention.forward` is the NumPy reference's
+:func:`~literate_tx.numpy_backend.attention.attention_forward` statement for statement: the three
+projections, the head split, RoPE, the cache, the repetition of the key/value heads, the scores,
+the causal mask (the same comparison of key and query positions), the softmax, the dropout, the
+weighted sum and the output projection, in that order; and it returns the same pair, the output
+and an :class:`AttentionCache` with ``att`` and ``kv`` fields. One step has a second form: from
+the scores to the weighted sum, ``impl="sdpa"`` calls
+:func:`torch.nn.functional.scaled_dot_product_attention` instead, which may dispatch to a fused
+kernel (flash or memory-efficient attention on a GPU) and never stores the (B, H, T, T) weights.
+Its causal mask is ``is_causal=True`` when no other mask is needed, and otherwise passed as
+``attn_mask``: a boolean mask with a key/value cache, or a float mask holding the ALiBi bias with
+:math:`-\infty` on future keys; PyTorch's own attention dropout is its ``dropout_p``. That form is
+taken when it is allowed to (``impl="sdpa"``), the weights are not requested and no explicit
+attention-dropout mask is given; the tests prove the two forms equal.
 
-* **explicit** — the scores, the causal mask, the softmax and the weighted sum written out as in
-  the NumPy reference. It can return the attention weights (B, H, T, T) and apply an explicit
-  attention-dropout mask.
-* **sdpa** — :func:`torch.nn.functional.scaled_dot_product_attention`, which may dispatch to a
-  fused kernel (flash or memory-efficient attention on a GPU). RoPE is applied to ``q`` and ``k``
-  before the call; the causal mask is ``is_causal=True`` when no other mask is needed, and
-  otherwise passed as ``attn_mask``: a boolean mask with a key/value cache, or a float mask
-  holding the ALiBi bias with :math:`-\infty` on future keys. PyTorch's own attention dropout is
-  its ``dropout_p``.
+The projections are three products, as in the other backends. (Until 2026-12 they were one
+product with the three weights concatenated, a nanoGPT-style ``c_attn``: 1.5x faster for the
+projections of a 2,048-token batch, a few percent of a training step. The one-token decoding
+step of :mod:`~literate_tx.torch_backend.fast` keeps the concatenation, where it matters.)
 
-The three projections :math:`W_q, W_k, W_v` are kept as three canonical parameters but applied
-as one (C, 3C) product, their weights concatenated on the fly (as nanoGPT's ``c_attn`` and the
-NumPy speed path do): one GEMM instead of three, forward and backward, 1.5x faster for the
-projections of a 2,048-token batch; autograd splits the gradient back into the three.
-
-:class:`Attention` takes the fast path when it is allowed to (``impl="sdpa"``), the weights are
-not requested and no explicit attention-dropout mask is given; it falls back to the explicit
-path otherwise. The tests prove the two paths equal.
-
-The key/value cache (:class:`KVCache`) is the NumPy reference's: buffers for ``max_seq_len``
-positions, written in place one decoding step at a time, never concatenated.
+The key/value cache (:class:`KVCache`) is the NumPy reference's: buffers of the :math:`G`
+key/value heads for ``max_seq_len`` positions, written in place one decoding step at a time,
+never concatenated.
 
 Examples
 --------
@@ -35,8 +37,8 @@ With all-zero projections every score is equal, so the causal weights are unifor
 >>> from literate_tx import ModelConfig
 >>> cfg = ModelConfig(10, 4, 1, 1, 8, 8, bias=False, position="none")
 >>> attn = Attention(cfg, dtype=torch.float64)
->>> out, kv, att = attn(torch.ones(1, 3, 4, dtype=torch.float64), need_weights=True)
->>> [[round(a, 4) for a in row] for row in att[0, 0].tolist()]
+>>> out, cache = attn(torch.ones(1, 3, 4, dtype=torch.float64), need_weights=True)
+>>> [[round(a, 4) for a in row] for row in cache.att[0, 0].tolist()]
 [[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.3333, 0.3333, 0.3333]]
 """
 
@@ -45,6 +47,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -54,8 +57,8 @@ from .dropout import Dropout
 from .linear import linear
 from .positions import alibi_bias, apply_rope, rope_tables
 
-__all__ = ["ATTENTION_IMPLS", "KVStorage", "KVCache", "Attention", "split_heads",
-           "merge_heads", "causal_visible"]
+__all__ = ["ATTENTION_IMPLS", "KVStorage", "KVCache", "AttentionCache", "Attention",
+           "split_heads", "merge_heads", "repeat_kv", "causal_visible"]
 
 ATTENTION_IMPLS = ("sdpa", "explicit")
 
@@ -72,8 +75,8 @@ class KVStorage:
 
     def __init__(self, capacity: int):
         self.capacity = capacity
-        self.k: torch.Tensor | None = None  # (B, H, capacity, D)
-        self.v: torch.Tensor | None = None  # (B, H, capacity, D)
+        self.k: torch.Tensor | None = None  # (B, G, capacity, D), G = n_kv_heads
+        self.v: torch.Tensor | None = None  # (B, G, capacity, D)
         self.filled = 0
 
 
@@ -81,12 +84,13 @@ class KVStorage:
 class KVCache:
     r"""Keys and values (after RoPE) of the first ``length`` positions of one layer.
 
-    It unpacks like the pair ``k, v = cache``: two (B, H, length, D) views of a
-    :class:`KVStorage`. A decoding step adds T positions with :meth:`append`, which writes them
-    in place, at ``length``: O(T) work per step, where ``torch.cat`` would copy the whole past
-    (O(length) per step, O(T^2) for a generation). See :mod:`literate_tx.numpy_backend.attention`,
-    "Incremental decoding". Because the writes are in place, autograd can differentiate through
-    a cache only until its next :meth:`append` (decoding runs under ``torch.inference_mode``).
+    It unpacks like the pair ``k, v = cache``: two (B, G, length, D) views of a
+    :class:`KVStorage`, with ``G = n_kv_heads`` key/value heads. A decoding step adds T
+    positions with :meth:`append`, which writes them in place, at ``length``: O(T) work per step,
+    where ``torch.cat`` would copy the whole past (O(length) per step, O(T^2) for a generation).
+    See :mod:`literate_tx.numpy_backend.attention`, "Incremental decoding". Because the writes
+    are in place, autograd can differentiate through a cache only until its next :meth:`append`
+    (decoding runs under ``torch.inference_mode``).
 
     Examples
     --------
@@ -107,24 +111,24 @@ class KVCache:
 
     @classmethod
     def from_pair(cls, k: torch.Tensor, v: torch.Tensor, capacity: int) -> KVCache:
-        """A cache holding a copy of the (B, H, T, D) keys ``k`` and values ``v``."""
+        """A cache holding a copy of the (B, G, T, D) keys ``k`` and values ``v``."""
         return cls.empty(max(capacity, k.shape[2])).append(k, v)
 
     @property
     def k(self) -> torch.Tensor:
-        """The keys, (B, H, length, D): a view of the storage."""
-        return self.storage.k[:, :, : self.length]  # (B, H, T_past, D)
+        """The keys, (B, G, length, D): a view of the storage."""
+        return self.storage.k[:, :, : self.length]  # (B, G, T_past, D)
 
     @property
     def v(self) -> torch.Tensor:
-        """The values, (B, H, length, D): a view of the storage."""
-        return self.storage.v[:, :, : self.length]  # (B, H, T_past, D)
+        """The values, (B, G, length, D): a view of the storage."""
+        return self.storage.v[:, :, : self.length]  # (B, G, T_past, D)
 
     def __iter__(self):
         return iter((self.k, self.v))
 
     def append(self, k: torch.Tensor, v: torch.Tensor) -> KVCache:
-        r"""The cache of ``length + T`` positions: this one followed by ``k, v`` (B, H, T, D).
+        r"""The cache of ``length + T`` positions: this one followed by ``k, v`` (B, G, T, D).
 
         Positions below ``length`` are never written, so every cache returned earlier keeps its
         values. Two cases copy the filled positions to fresh storage instead of writing in
@@ -148,16 +152,27 @@ class KVCache:
         if shared or full or frozen:
             s = KVStorage(max(s.capacity, n + T))
         if s.k is None:
-            B, H, _, D = k.shape
-            s.k = k.new_empty(B, H, s.capacity, D)  # (B, H, T_max, D)
-            s.v = v.new_empty(B, H, s.capacity, D)  # (B, H, T_max, D)
+            B, G, _, D = k.shape
+            s.k = k.new_empty(B, G, s.capacity, D)  # (B, G, T_max, D)
+            s.v = v.new_empty(B, G, s.capacity, D)  # (B, G, T_max, D)
             if n:
-                s.k[:, :, :n] = self.k  # (B, H, T_past, D): the past, copied once
+                s.k[:, :, :n] = self.k  # (B, G, T_past, D): the past, copied once
                 s.v[:, :, :n] = self.v
-        s.k[:, :, n : n + T] = k  # (B, H, T, D), written in place, eq. (attn-kv-cache)
-        s.v[:, :, n : n + T] = v  # (B, H, T, D)
+        s.k[:, :, n : n + T] = k  # (B, G, T, D), written in place, eq. (attn-kv-cache)
+        s.v[:, :, n : n + T] = v  # (B, G, T, D)
         s.filled = n + T
         return KVCache(s, n + T)
+
+
+class AttentionCache(NamedTuple):
+    """What :meth:`Attention.forward` returns besides its output, as the other backends do.
+
+    The NumPy and pure-Python caches also keep what their hand-written backward needs; here
+    autograd keeps that, and the cache holds the two fields every backend shares.
+    """
+
+    att: torch.Tensor | None  # (B, H, T, T_past + T), softmax weights before dropout
+    kv: KVCache | None  # with ``past``: the keys and values including this call's
 
 
 def split_heads(x: torch.Tensor, H: int) -> torch.Tensor:
@@ -185,8 +200,26 @@ def merge_heads(y: torch.Tensor) -> torch.Tensor:
     return y.transpose(1, 2).reshape(B, T, H * D)  # (B, T, C)
 
 
+def repeat_kv(x: torch.Tensor, H: int) -> torch.Tensor:
+    r"""(B, G, T, D) -> (B, H, T, D): query head ``h`` gets key/value head ``h // R``.
+
+    Eq. :eq:`attn-gqa`, Llama's ``repeat_kv``; with ``G = H`` it returns ``x`` itself. Autograd
+    turns the repetition into the sum of eq. :eq:`attn-gqa-backward`.
+
+    Examples
+    --------
+    >>> k = torch.arange(2.0).reshape(1, 2, 1, 1)  # G = 2 heads holding 0 and 1
+    >>> repeat_kv(k, 4)[0, :, 0, 0].tolist()
+    [0.0, 0.0, 1.0, 1.0]
+    """
+    G = x.shape[1]
+    return x if G == H else x.repeat_interleave(H // G, dim=1)  # (B, H, T, D)
+
+
 def causal_visible(T: int, T_past: int = 0, device=None) -> torch.Tensor:
     """Causal visibility: query ``i``, at position ``T_past + i``, sees keys ``j <= T_past + i``.
+
+    The comparison :meth:`Attention.forward` writes out, for the ``sdpa`` form's masks.
 
     Returns
     -------
@@ -206,6 +239,8 @@ def causal_visible(T: int, T_past: int = 0, device=None) -> torch.Tensor:
 class Attention(nn.Module):
     r"""Causal multi-head self-attention with parameters ``w_q, b_q, ..., w_o, b_o``.
 
+    ``w_q, w_o`` are (C, C), ``w_k, w_v`` (C, G D) with ``G = cfg.kv_heads`` key/value heads.
+
     Parameters
     ----------
     cfg : ModelConfig
@@ -221,6 +256,8 @@ class Attention(nn.Module):
     >>> attn = Attention(ModelConfig(10, 8, 1, 2, 16, 8))
     >>> [n for n, _ in attn.named_parameters()]
     ['w_q', 'b_q', 'w_k', 'b_k', 'w_v', 'b_v', 'w_o', 'b_o']
+    >>> tuple(Attention(ModelConfig(10, 8, 1, 2, 16, 8, n_kv_heads=1)).w_k.shape)
+    (8, 4)
     """
 
     def __init__(self, cfg, impl: str = "sdpa", *, dtype=torch.float32, device=None):
@@ -230,17 +267,18 @@ class Attention(nn.Module):
                 f"attention={impl!r} is not supported; allowed: "
                 f"{', '.join(map(repr, ATTENTION_IMPLS))}"
             )
-        C = cfg.d_model
+        C, kv = cfg.d_model, cfg.kv_heads * cfg.d_head  # kv = G D
         self.impl = impl
         self.n_heads = cfg.n_heads
+        self.n_kv_heads = cfg.kv_heads
         self.position = cfg.position
         self.rope_theta = cfg.rope_theta
-        for w in ("q", "k", "v", "o"):  # canonical order: w_q, b_q, w_k, b_k, ...
+        for w, width in (("q", C), ("k", kv), ("v", kv), ("o", C)):  # canonical order
             self.register_parameter(
-                f"w_{w}", nn.Parameter(torch.zeros(C, C, dtype=dtype, device=device)))
+                f"w_{w}", nn.Parameter(torch.zeros(C, width, dtype=dtype, device=device)))
             self.register_parameter(
                 f"b_{w}",
-                nn.Parameter(torch.zeros(C, dtype=dtype, device=device)) if cfg.bias else None)
+                nn.Parameter(torch.zeros(width, dtype=dtype, device=device)) if cfg.bias else None)
         self.weights_dropout = Dropout(cfg.dropout)
 
     def forward(
@@ -250,7 +288,7 @@ class Attention(nn.Module):
         masks: Mapping[str, torch.Tensor] | None = None,
         past: KVCache | None = None,
         need_weights: bool = False,
-    ) -> tuple[torch.Tensor, KVCache | None, torch.Tensor | None]:
+    ) -> tuple[torch.Tensor, AttentionCache]:
         r"""Causal multi-head self-attention, eqs. :eq:`attn-qkv` to :eq:`attn-out`.
 
         Parameters
@@ -264,76 +302,69 @@ class Attention(nn.Module):
             cache, ``KVCache.empty(max_seq_len)``, for the first call).
             This call's keys and values are appended to it.
         need_weights : bool
-            Return the attention weights (forces the explicit path).
+            Compute the attention weights (forces the written-out form).
 
         Returns
         -------
         out : (B, T, C) Tensor
-        kv : KVCache or None
-            With ``past``: the keys and values including the past, T_past + T positions, the
-            next step's ``past``. Without: None.
-        att : (B, H, T, T_past + T) Tensor or None
-            The softmax weights before dropout, when ``need_weights``.
+        cache : AttentionCache
+            ``cache.att``: the softmax weights before dropout, (B, H, T, T_past + T), when the
+            written-out form ran (always with ``need_weights``), else None. ``cache.kv``: with
+            ``past``, the :class:`KVCache` of T_past + T positions of the G key/value heads, the
+            next step's ``past``; without, None.
 
         Examples
         --------
         >>> from literate_tx import ModelConfig
-        >>> attn = Attention(ModelConfig(10, 8, 1, 2, 16, 8, position="alibi"))
-        >>> out, kv, att = attn(torch.randn(3, 5, 8), past=KVCache.empty(8), need_weights=True)
-        >>> tuple(out.shape), tuple(kv.k.shape), bool(torch.allclose(att.sum(-1), torch.ones(1)))
-        ((3, 5, 8), (3, 2, 5, 4), True)
+        >>> attn = Attention(ModelConfig(10, 8, 1, 2, 16, 8, position="alibi", n_kv_heads=1))
+        >>> out, cache = attn(torch.randn(3, 5, 8), past=KVCache.empty(8), need_weights=True)
+        >>> tuple(out.shape), tuple(cache.kv.k.shape), tuple(cache.att.shape)
+        ((3, 5, 8), (3, 1, 5, 4), (3, 2, 5, 5))
+        >>> bool(torch.allclose(cache.att.sum(-1), torch.ones(1)))
+        True
         """
         B, T, C = x.shape
-        H = self.n_heads
-        D = C // H
+        H, G, D = self.n_heads, self.n_kv_heads, C // self.n_heads
         T_past = 0 if past is None else past.length
-        # eq. (attn-qkv) as one product with the three weights side by side, (C, 3C): one GEMM
-        # instead of three, forward and backward (autograd splits the gradient of the cat)
-        w_qkv = torch.cat([self.w_q, self.w_k, self.w_v], dim=1)  # (C, 3C)
-        b_qkv = None if self.b_q is None else torch.cat([self.b_q, self.b_k, self.b_v])  # (3C,)
-        q, k, v = (split_heads(t, H) for t in linear(x, w_qkv, b_qkv).split(C, dim=-1))
-        # q, k, v: (B, H, T, D) views
+        q = linear(x, self.w_q, self.b_q)  # (B, T, C), eq. (attn-qkv)
+        k = linear(x, self.w_k, self.b_k)  # (B, T, G D)
+        v = linear(x, self.w_v, self.b_v)  # (B, T, G D)
+        q, k, v = split_heads(q, H), split_heads(k, G), split_heads(v, G)  # (B, H|G, T, D)
         if self.position == "rope":
-            cos, sin = rope_tables(T, D, self.rope_theta, q.dtype, T_past, q.device)  # (T, D)
+            cos, sin = rope_tables(T, D, self.rope_theta, x.dtype, T_past, x.device)  # (T, D)
             q = apply_rope(q, cos, sin)  # (B, H, T, D)
-            k = apply_rope(k, cos, sin)  # (B, H, T, D)
+            k = apply_rope(k, cos, sin)  # (B, G, T, D)
         kv = None
         if past is not None:
-            kv = past.append(k, v)  # written in place after the past, not concatenated
-            k, v = kv.k, kv.v  # (B, H, T_past + T, D)
-        explicit_mask = masks is not None and "weights_dropout" in masks
-        if self.impl == "explicit" or need_weights or explicit_mask:
-            y, att = self._explicit(q, k, v, T_past, masks)  # (B, H, T, D)
-        else:
-            y, att = self._sdpa(q, k, v, T_past, masks), None  # (B, H, T, D)
-        out = linear(merge_heads(y), self.w_o, self.b_o)  # (B, T, C), eq. (attn-out)
-        return out, kv, (att if need_weights else None)
-
-    def _scores_bias(self, T: int, T_past: int, dtype, device) -> torch.Tensor | None:
-        """ALiBi's additive bias (H, T, T_k), or None for the other position schemes."""
-        if self.position != "alibi":
-            return None
-        return alibi_bias(self.n_heads, T, T_past + T, dtype, T_past, device)  # (H, T, T_k)
-
-    def _explicit(self, q, k, v, T_past: int, masks):
-        """Scores, causal mask, softmax and weighted sum written out, eqs. (attn-scores, -out)."""
-        T, D = q.shape[2], q.shape[3]
-        s = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(D))  # (B, H, T, T_k), eq. (attn-scores)
-        bias = self._scores_bias(T, T_past, s.dtype, s.device)
-        if bias is not None:
-            s = s + bias  # (H, T, T_k) broadcast over B
-        if T > 1:  # a single query is the newest position: it sees every key, nothing to mask
-            visible = causal_visible(T, T_past, s.device)  # (T, T_k) causal
-            s = s.masked_fill(~visible, float("-inf"))  # (B, H, T, T_k)
-        att = torch.softmax(s, dim=-1)  # (B, H, T, T_k), eq. (attn-out)
-        att_dropped = self.weights_dropout(att, masks, "weights_dropout")  # (B, H, T, T_k)
-        return att_dropped @ v, att  # (B, H, T, D), (B, H, T, T_k)
+            kv = past.append(k, v)  # written in place after the past, eq. (attn-kv-cache)
+            k, v = kv.k, kv.v  # (B, G, T_past + T, D)
+        T_k = T_past + T
+        k_h, v_h = repeat_kv(k, H), repeat_kv(v, H)  # (B, H, T_k, D), eq. (attn-gqa)
+        att = None
+        if self.impl == "explicit" or need_weights or (masks is not None
+                                                       and "weights_dropout" in masks):
+            s = (q @ k_h.transpose(-2, -1)) * (1.0 / math.sqrt(D))  # (B, H, T, T_k), (attn-scores)
+            if self.position == "alibi":
+                s = s + alibi_bias(H, T, T_k, s.dtype, T_past, s.device)  # (H, T, T_k) over B
+            if T > 1:  # a single query is the newest position: it sees every key, nothing to mask
+                visible = (torch.arange(T_k, device=s.device)[None, :]
+                           <= torch.arange(T_past, T_k, device=s.device)[:, None])  # (T, T_k)
+                s = torch.where(visible, s, float("-inf"))  # (B, H, T, T_k), causal
+            att = torch.softmax(s, dim=-1)  # (B, H, T, T_k), eq. (attn-out)
+            att_dropped = self.weights_dropout(att, masks, "weights_dropout")  # (B, H, T, T_k)
+            y = merge_heads(att_dropped @ v_h)  # (B, H, T, D) -> (B, T, C)
+        else:  # the same function in one call (see the module docstring)
+            y = merge_heads(self._sdpa(q, k_h, v_h, T_past, masks))  # (B, T, C)
+        out = linear(y, self.w_o, self.b_o)  # (B, T, C)
+        return out, AttentionCache(att, kv)
 
     def _sdpa(self, q, k, v, T_past: int, masks):
-        """The same function through ``scaled_dot_product_attention``; RoPE is already applied."""
+        """Scores to weighted sum through ``scaled_dot_product_attention``; (B, H, T, D)."""
         T = q.shape[2]
         p = self.weights_dropout.p if (self.training and masks is None) else 0.0
-        bias = self._scores_bias(T, T_past, q.dtype, q.device)
+        bias = None
+        if self.position == "alibi":
+            bias = alibi_bias(self.n_heads, T, T_past + T, q.dtype, T_past, q.device)  # (H, T, T_k)
         if T == 1:  # a single query is the newest position: it sees every key, nothing to mask
             return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=p)
         if bias is None and T_past == 0:

@@ -140,8 +140,8 @@ class Block(nn.Module):
             record["resid_pre"] = x
         # attention sublayer
         h = x if post else self.attn_norm(x)  # (B, T, C)
-        a, kv, att = self.attn(h, masks=attn_masks, past=past,
-                               need_weights=record is not None)  # (B, T, C)
+        a, attn = self.attn(h, masks=attn_masks, past=past,
+                            need_weights=record is not None)  # (B, T, C)
         if sandwich:
             a = self.attn_out_norm(a)  # (B, T, C)
         a = self.attn_resid_dropout(a, attn_masks, "resid_dropout")  # (B, T, C)
@@ -149,7 +149,7 @@ class Block(nn.Module):
         if post:
             x = self.attn_norm(x)  # (B, T, C)
         if record is not None:
-            record["attn.weights"], record["attn.out"], record["resid_mid"] = att, a, x
+            record["attn.weights"], record["attn.out"], record["resid_mid"] = attn.att, a, x
         # feed-forward sublayer
         h = x if post else self.mlp_norm(x)  # (B, T, C)
         m, u = self.mlp(h)  # (B, T, C), (B, T, F)
@@ -161,4 +161,4 @@ class Block(nn.Module):
             x = self.mlp_norm(x)  # (B, T, C)
         if record is not None:
             record["mlp.pre_act"], record["mlp.out"], record["resid_post"] = u, m, x
-        return x, kv
+        return x, attn.kv

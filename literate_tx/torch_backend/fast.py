@@ -16,7 +16,8 @@ operations as the maths allows:
 * **One query sees every key**, so there is no causal mask, and the attention is written out
   as two ``torch.bmm`` and a softmax (``scaled_dot_product_attention``'s CPU kernel costs more
   than the three at this size).
-* **The three projections as one** (C, 3C) product, the weights concatenated once and kept in
+* **The three projections as one** (C, C + 2GD) product ((C, 3C) without grouped-query
+  attention), the weights concatenated once and kept in
   :class:`DecodeWeights` until a parameter changes (the module concatenates them at every call,
   so that autograd sees the canonical parameters). The scale :math:`1/\sqrt{D}` of
   eq. :eq:`attn-scores` is folded into :math:`W_q` and :math:`b_q` there: an operation with a
@@ -38,6 +39,10 @@ operations as the maths allows:
 * **Position tables computed once** for all ``max_seq_len`` positions (the sinusoidal table,
   RoPE's cosines and sines, ALiBi's distances) and sliced at the new position; the module
   recomputes its tables at every call, eight or more operations each.
+* **Grouped-query attention without repetition**: the :math:`R = H/G` queries of a key/value
+  group form one (R, D) matrix against the group's cached keys, so the keys and values are read
+  once per group and never repeated (eq. :eq:`attn-gqa` by grouping the queries instead of
+  copying the keys; for :math:`G = H` this is the usual one query per head).
 * **Rows, not sequences**: the hidden state is a (B, C) matrix, so every linear layer is one
   ``torch.addmm`` with nothing to reshape.
 
@@ -122,8 +127,8 @@ class DecodeLayer(NamedTuple):
     """
 
     attn_norm: Callable | None
-    w_qkv: torch.Tensor  # (C, 3C)
-    b_qkv: torch.Tensor | None  # (3C,)
+    w_qkv: torch.Tensor  # (C, C + 2 G D), (C, 3C) without grouped-query attention
+    b_qkv: torch.Tensor | None  # (C + 2 G D,)
     w_o: torch.Tensor  # (C, C)
     b_o: torch.Tensor | None  # (C,)
     attn_out_norm: Callable | None  # sandwich only
@@ -147,8 +152,8 @@ class DecodeWeights:
     Attributes
     ----------
     layers : list of DecodeLayer
-        Per block, its weights, with :math:`[W_q/\sqrt{D}\; W_k\; W_v]` (C, 3C) and the three
-        biases (3C,) concatenated.
+        Per block, its weights, with :math:`[W_q/\sqrt{D}\; W_k\; W_v]` (C, C + 2GD) and the
+        three biases (C + 2GD,) concatenated.
     tokens : Tensor
         The token embedding, (V, C).
     positions : Tensor or None
@@ -225,8 +230,9 @@ class DecodeWeights:
             sources += ([mlp.w_up, mlp.w_down] + ([mlp.b_up] if biases else [])) if erf_gelu else []
             with torch.no_grad():
                 # eq. (attn-scores)'s 1 / sqrt(D) folded into W_q and b_q
-                w_qkv = torch.cat([attn.w_q / math.sqrt(D), attn.w_k, attn.w_v], dim=1)  # (C, 3C)
-                b_qkv = (torch.cat([attn.b_q / math.sqrt(D), attn.b_k, attn.b_v])  # (3C,)
+                w_qkv = torch.cat([attn.w_q / math.sqrt(D), attn.w_k, attn.w_v],
+                                  dim=1)  # (C, C + 2 G D)
+                b_qkv = (torch.cat([attn.b_q / math.sqrt(D), attn.b_k, attn.b_v])  # (C + 2 G D,)
                          if biases else None)
                 w_up, b_up, w_down = mlp.w_up, mlp.b_up, mlp.w_down
                 if erf_gelu:  # the exact GELU's 1 / sqrt(2)s folded in, eq. (fast-gelu)
@@ -291,8 +297,8 @@ def decode_step(config, weights: DecodeWeights, tokens: torch.Tensor,
     >>> bool(torch.allclose(step[:, 0], full[:, 2], rtol=0, atol=1e-12)), kv[0].length
     (True, 3)
     """
-    B, C, H = tokens.shape[0], config.d_model, config.n_heads
-    D = C // H
+    B, C, H, G = tokens.shape[0], config.d_model, config.n_heads, config.kv_heads
+    D, R = C // H, H // G
     n = past[0].length  # the new token's position
     post = config.residual == "post"
     activation = config.activation
@@ -304,21 +310,26 @@ def decode_step(config, weights: DecodeWeights, tokens: torch.Tensor,
     for layer, cache in zip(weights.layers, past, strict=True):
         # attention sublayer, eqs. (attn-qkv) to (attn-out) for one query
         h = x if layer.attn_norm is None or post else layer.attn_norm(x)  # (B, C)
-        q, k, v = _addmm(layer.b_qkv, h, layer.w_qkv).view(B, 3, H, 1, D).unbind(1)
-        # q, k, v: (B, H, 1, D) views; q already divided by sqrt(D)
+        qkv = _addmm(layer.b_qkv, h, layer.w_qkv)  # (B, C + 2 G D); q divided by sqrt(D)
+        if G == H:
+            q, k, v = qkv.view(B, 3, H, 1, D).unbind(1)  # (B, H, 1, D) views
+        else:
+            q, k, v = qkv.split([C, G * D, G * D], dim=1)  # (B, C), (B, G D), (B, G D)
+            q, k, v = q.view(B, H, 1, D), k.view(B, G, 1, D), v.view(B, G, 1, D)
         if weights.cos is not None:
             cos, sin = weights.cos[n], weights.sin[n]  # (D,), position n
             q = apply_rope(q, cos, sin)  # (B, H, 1, D), eq. (rope)
-            k = apply_rope(k, cos, sin)  # (B, H, 1, D)
+            k = apply_rope(k, cos, sin)  # (B, G, 1, D)
         cache = cache.append(k, v)  # written in place at position n
         kv.append(cache)
-        keys = cache.k.reshape(B * H, n + 1, D)  # (B H, n + 1, D), a view
-        s = torch.bmm(q.reshape(B * H, 1, D), keys.transpose(1, 2))  # (B H, 1, n + 1)
+        # query heads g R .. g R + R - 1 against key/value head g, eq. (attn-gqa): (B G) groups
+        keys = cache.k.reshape(B * G, n + 1, D)  # (B G, n + 1, D), a view
+        s = torch.bmm(q.reshape(B * G, R, D), keys.transpose(1, 2))  # (B G, R, n + 1)
         if weights.alibi is not None:  # + (H, 1, n + 1) over B: -m_h (n - j)
             s = (s.view(B, H, 1, n + 1) + weights.alibi[:, None, config.max_seq_len - 1 - n:]
-                 ).view(B * H, 1, n + 1)
-        att = torch.softmax(s, dim=-1)  # (B H, 1, n + 1); no mask: key n is the newest
-        y = torch.bmm(att, cache.v.reshape(B * H, n + 1, D))  # (B H, 1, D)
+                 ).view(B * G, R, n + 1)
+        att = torch.softmax(s, dim=-1)  # (B G, R, n + 1); no mask: key n is the newest
+        y = torch.bmm(att, cache.v.reshape(B * G, n + 1, D))  # (B G, R, D) = (B, H, D)
         a = _addmm(layer.b_o, y.view(B, C), layer.w_o)  # (B, C), eq. (attn-out)
         if layer.attn_out_norm is not None:  # sandwich
             a = layer.attn_out_norm(a)  # (B, C)

@@ -2,11 +2,14 @@ r"""LayerNorm and RMSNorm over the last axis (the model width :math:`C`), as ``n
 
 Derivations: :mod:`literate_tx.numpy_backend.norms` (eqs. :eq:`ln-forward` to
 :eq:`rms-backward`). Both norms here match the NumPy reference exactly: the *biased* variance
-(divide by :math:`C`) and :math:`\epsilon` inside the square root. LayerNorm calls
-``torch.nn.functional.layer_norm``, which computes eq. :eq:`ln-forward`; RMSNorm is written out
-(``torch.nn.functional.rms_norm`` only exists from PyTorch 2.4). Autograd computes the backward
-passes. The parameters are named ``weight`` (the gain :math:`\gamma`) and ``bias`` (the shift
-:math:`\beta`), as in the canonical layout.
+(divide by :math:`C`) and :math:`\epsilon` inside the square root. Both are written out, in the
+NumPy reference's statements (mean, centred input, variance, reciprocal root, normalised input,
+gain and shift), rather than calling ``torch.nn.functional.layer_norm`` or ``rms_norm`` (the
+latter only exists from PyTorch 2.4): a reader sees the same equation in every backend. Autograd
+computes the backward passes; the one-token decoding step of
+:mod:`~literate_tx.torch_backend.fast` calls ``torch.layer_norm`` on these parameters, the same
+function fused. The parameters are named ``weight`` (the gain :math:`\gamma`) and ``bias`` (the
+shift :math:`\beta`), as in the canonical layout.
 
 Examples
 --------
@@ -22,7 +25,6 @@ LayerNorm maps any row to zero mean and unit (biased) variance before the gain:
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["LayerNorm", "RMSNorm", "make_norm"]
@@ -62,6 +64,9 @@ class LayerNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         r"""Normalise each row, eq. :eq:`ln-forward` (biased variance, eps inside the root).
 
+        Half-precision inputs (under autocast) are normalised in float32 and cast back, as in
+        :meth:`RMSNorm.forward`.
+
         Parameters
         ----------
         x : (..., C) Tensor
@@ -76,7 +81,16 @@ class LayerNorm(nn.Module):
         >>> tuple(y.shape), bool(y.mean(-1).abs().max() < 1e-5)
         ((2, 3, 4), True)
         """
-        return F.layer_norm(x, x.shape[-1:], self.weight, self.bias, self.eps)  # (..., C)
+        xf = x.to(torch.promote_types(x.dtype, torch.float32))  # (..., C), >= float32
+        mu = xf.mean(dim=-1, keepdim=True)  # (..., 1)
+        xc = xf - mu  # (..., C)
+        var = (xc * xc).mean(dim=-1, keepdim=True)  # (..., 1), biased variance
+        rstd = torch.rsqrt(var + self.eps)  # (..., 1)
+        x_hat = xc * rstd  # (..., C), eq. (ln-forward)
+        y = x_hat * self.weight  # (..., C)
+        if self.bias is not None:
+            y = y + self.bias
+        return y.to(x.dtype)  # (..., C)
 
 
 class RMSNorm(nn.Module):

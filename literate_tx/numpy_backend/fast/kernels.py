@@ -17,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..activations import activation_backward, activation_forward, sigmoid
+from ..attention import repeat_kv, sum_kv_groups
 from ..positions import alibi_bias, apply_rope, rope_backward, rope_tables
 from .erf import _INV_SQRT_2PI, _gelu_cdf
 
@@ -131,15 +132,16 @@ class _Block(NamedTuple):
 
 class _Attn(NamedTuple):
     x: np.ndarray  # (N, C), input rows
-    w_qkv: np.ndarray  # (C, 3C), with W_q scaled by 1 / sqrt(D)
+    w_qkv: np.ndarray  # (C, C + 2 G D), with W_q scaled by 1 / sqrt(D)
     w_o: np.ndarray  # (C, C)
     has_bias: bool
     q: np.ndarray  # (B, H, T, D), after RoPE, scaled by 1 / sqrt(D)
-    k: np.ndarray  # (B, H, T, D), after RoPE
-    v: np.ndarray  # (B, H, T, D)
+    k: np.ndarray  # (B, H, T, D), after RoPE, repeated to the H query heads (attn-gqa)
+    v: np.ndarray  # (B, H, T, D), repeated likewise
     blocks: tuple[_Block, ...]  # the query blocks, in order
     rope: tuple[np.ndarray, np.ndarray] | None  # (T, D) each
     y: np.ndarray  # (N, C), merged heads
+    kv_heads: int  # G, the key/value heads
 
 
 def _query_blocks(T: int, T_past: int, block: int) -> list[tuple[int, int, int]]:
@@ -158,6 +160,11 @@ def _query_blocks(T: int, T_past: int, block: int) -> list[tuple[int, int, int]]
 def _attention_fwd(x, B, T, p, cfg, weights_mask, past=None, block=64):
     r"""Eqs. (attn-qkv) to (attn-out) with one QKV product and heads as strided views.
 
+    Grouped-query attention (G key/value heads): the product is (C, C + 2GD) wide, the G heads
+    go into the cache, and the keys and values are repeated to the H query heads for the scores,
+    eq. (attn-gqa) (a (B, H, T_k, D) copy, small beside the (B, H, T, T_k) scores); the backward
+    pass sums them back, eq. (attn-gqa-backward).
+
     The score scale :math:`1/\sqrt{D}` of eq. (attn-scores) is folded into :math:`W_q` and
     :math:`b_q` (a (C, C) product instead of a pass over every (T, T) score matrix, forward and
     backward); RoPE is linear, so rotating the scaled query is the same. The scores, softmax
@@ -169,27 +176,32 @@ def _attention_fwd(x, B, T, p, cfg, weights_mask, past=None, block=64):
     ``T_past ..``, attend to all ``T_past + T`` keys; the third value returned is the extended
     cache (None without ``past``).
     """
-    C, H, D = cfg.d_model, cfg.n_heads, cfg.d_head
+    C, H, G, D = cfg.d_model, cfg.n_heads, cfg.kv_heads, cfg.d_head
+    GD = G * D
     scale = 1.0 / math.sqrt(D)
     T_past = 0 if past is None else past.length
+    heads = ((0, C, H), (C, C + GD, G), (C + GD, C + 2 * GD, G))  # q, k, v columns and heads
     if past is None:
-        w_qkv = np.concatenate([p["w_q"] * scale, p["w_k"], p["w_v"]], axis=1)  # (C, 3C)
+        w_qkv = np.concatenate([p["w_q"] * scale, p["w_k"], p["w_v"]], axis=1)  # (C, C + 2GD)
         b_qkv = np.concatenate([p["b_q"] * scale, p["b_k"], p["b_v"]]) if cfg.bias else None
-        qkv = _linear(x, w_qkv, b_qkv).reshape(B, T, 3, H, D)  # (B, T, 3, H, D)
-        q, k, v = (qkv[:, :, i].transpose(0, 2, 1, 3) for i in range(3))  # (B, H, T, D) views
+        qkv = _linear(x, w_qkv, b_qkv).reshape(B, T, C + 2 * GD)  # (B, T, C + 2GD)
+        q, k, v = (qkv[:, :, a:b].reshape(B, T, n, D).transpose(0, 2, 1, 3)
+                   for a, b, n in heads)  # (B, H, T, D), (B, G, T, D) twice: views
     else:  # a decoding step has few rows: three small products cost less than concatenating
         w_qkv = None  # no backward pass after decoding
-        q, k, v = (_linear(x, p[f"w_{n}"], p.get(f"b_{n}")).reshape(B, T, H, D)
-                   .transpose(0, 2, 1, 3) for n in "qkv")  # (B, H, T, D) each
+        q, k, v = (_linear(x, p[f"w_{name}"], p.get(f"b_{name}")).reshape(B, T, n, D)
+                   .transpose(0, 2, 1, 3)
+                   for name, (_, _, n) in zip("qkv", heads, strict=True))  # (B, H|G, T, D)
         q *= scale  # (B, H, T, D), the scaled query, as W_q / sqrt(D) gives
     rope = None
     if cfg.position == "rope":
         rope = rope_tables(T, D, cfg.rope_theta, x.dtype, offset=T_past)  # (T, D) each
-        q, k = apply_rope(q, *rope), apply_rope(k, *rope)  # (B, H, T, D)
+        q, k = apply_rope(q, *rope), apply_rope(k, *rope)  # (B, H, T, D), (B, G, T, D)
     kv = None
     if past is not None:
         kv = past.append(k, v)  # written in place after the past, eq. (attn-kv-cache)
-        k, v = kv.k, kv.v  # (B, H, T_past + T, D)
+        k, v = kv.k, kv.v  # (B, G, T_past + T, D)
+    k, v = repeat_kv(k, H), repeat_kv(v, H)  # (B, H, T_k, D), eq. (attn-gqa); G = H: no copy
     bias = _score_bias(T, T_past, H, cfg.position == "alibi", x.dtype)  # (T, T_k), (H, T, T_k)
     y = np.empty((B, T, H, D), dtype=x.dtype)  # merged-heads layout, written per head below
     y_heads = y.transpose(0, 2, 1, 3)  # (B, H, T, D), a view
@@ -205,25 +217,31 @@ def _attention_fwd(x, B, T, p, cfg, weights_mask, past=None, block=64):
         blocks.append(_Block(r0, r1, keys, att, att_dropped, mask))
     y = y.reshape(B * T, C)  # (N, C), merged heads
     out = _linear(y, p["w_o"], p.get("b_o"))  # (N, C)
-    return out, _Attn(x, w_qkv, p["w_o"], cfg.bias, q, k, v, tuple(blocks), rope, y), kv
+    return out, _Attn(x, w_qkv, p["w_o"], cfg.bias, q, k, v, tuple(blocks), rope, y, G), kv
 
 
 def _attention_bwd(dout, cache):
     """Eq. (attn-backward) per query block; the three projections' gradients come from one
-    (C, 3C) product."""
-    x, w_qkv, w_o, has_bias, q, k, v, blocks, rope, y = cache
+    (C, C + 2GD) product. With grouped-query attention the H heads' key and value gradients are
+    summed over each group, eq. (attn-gqa-backward)."""
+    x, w_qkv, w_o, has_bias, q, k, v, blocks, rope, y, G = cache
     B, H, T, D = q.shape
-    C = H * D
+    C, GD = H * D, G * D
+    grouped = G != H
     scale = 1.0 / math.sqrt(D)
     grads = {"w_o": y.T @ dout}  # (C, C)
     if has_bias:
         grads["b_o"] = dout.sum(axis=0)  # (C,)
     dy = (dout @ w_o.T).reshape(B, T, H, D).transpose(0, 2, 1, 3)  # (B, H, T, D), a view
-    dqkv = np.empty((B, T, 3, H, D), dtype=x.dtype)  # (B, T, 3, H, D)
-    dq, dk, dv = (dqkv[:, :, i].transpose(0, 2, 1, 3) for i in range(3))  # (B, H, T, D) views
-    # gradients with respect to the scaled query q' = q / sqrt(D) and to k (q' k^T = s), in
-    # RoPE's rotated coordinates when there is a rotation (undone after the loop)
-    dq_r, dk_r = (dq, dk) if rope is None else (np.empty_like(dq), np.empty_like(dk))
+    dqkv = np.empty((B, T, C + 2 * GD), dtype=x.dtype)  # (B, T, C + 2GD)
+    dq, dk, dv = (dqkv[:, :, a:b].reshape(B, T, n, D).transpose(0, 2, 1, 3)
+                  for a, b, n in ((0, C, H), (C, C + GD, G), (C + GD, C + 2 * GD, G)))
+    # dq: (B, H, T, D), dk, dv: (B, G, T, D), views. Gradients with respect to the scaled
+    # query q' = q / sqrt(D) and to k (q' k^T = s), in RoPE's rotated coordinates when there
+    # is a rotation (undone after the loop), and per query head when grouped (summed after it)
+    dq_r = dq if rope is None else np.empty_like(dq)
+    dk_r = dk if rope is None and not grouped else np.empty((B, H, T, D), dtype=x.dtype)
+    dv_h = dv if not grouped else np.empty((B, H, T, D), dtype=x.dtype)
     # The last block sees every key: it writes dk and dv, the others add to their first keys.
     for n, (r0, r1, keys, att, att_dropped, mask) in enumerate(reversed(blocks)):
         dy_b, q_b = dy[:, :, r0:r1], q[:, :, r0:r1]  # (B, H, Tb, D) views
@@ -236,24 +254,30 @@ def _attention_bwd(dout, cache):
         datt *= att  # (B, H, Tb, keys), ds with respect to the scaled scores
         np.matmul(datt, k[:, :, :keys], out=dq_r[:, :, r0:r1])  # (B, H, Tb, D)
         if n == 0:
-            np.matmul(att_dropped.transpose(0, 1, 3, 2), dy_b, out=dv)  # (B, H, T_k, D)
+            np.matmul(att_dropped.transpose(0, 1, 3, 2), dy_b, out=dv_h)  # (B, H, T_k, D)
             np.matmul(datt.transpose(0, 1, 3, 2), q_b, out=dk_r)  # (B, H, T_k, D)
         else:
-            dv[:, :, :keys] += att_dropped.transpose(0, 1, 3, 2) @ dy_b  # (B, H, keys, D)
+            dv_h[:, :, :keys] += att_dropped.transpose(0, 1, 3, 2) @ dy_b  # (B, H, keys, D)
             dk_r[:, :, :keys] += datt.transpose(0, 1, 3, 2) @ q_b
+    if grouped:  # eq. (attn-gqa-backward): each key/value head sums its R query heads
+        dv[...] = sum_kv_groups(dv_h, G)  # (B, G, T, D)
+        dk_r = sum_kv_groups(dk_r, G)  # (B, G, T, D); RoPE's backward is the same per head
+        if rope is None:
+            dk[...] = dk_r
     if rope is not None:
         dq[...] = rope_backward(dq_r, *rope)  # undo the rotation, eq. (rope-backward)
         dk[...] = rope_backward(dk_r, *rope)
-    dqkv = dqkv.reshape(B * T, 3 * C)  # (N, 3C)
+    dqkv = dqkv.reshape(B * T, C + 2 * GD)  # (N, C + 2GD)
     dx = dqkv @ w_qkv.T  # (N, C), the three input gradients summed by one product
-    dw_qkv = x.T @ dqkv  # (C, 3C)
-    for i, name in enumerate("qkv"):
-        grads[f"w_{name}"] = np.ascontiguousarray(dw_qkv[:, i * C:(i + 1) * C])  # (C, C)
+    dw_qkv = x.T @ dqkv  # (C, C + 2GD)
+    columns = {"q": (0, C), "k": (C, C + GD), "v": (C + GD, C + 2 * GD)}
+    for name, (a, b) in columns.items():
+        grads[f"w_{name}"] = np.ascontiguousarray(dw_qkv[:, a:b])  # (C, C), (C, GD), (C, GD)
     grads["w_q"] *= scale  # chain rule through the folded scale: q' = x (W_q / sqrt D)
     if has_bias:
-        db_qkv = dqkv.sum(axis=0)  # (3C,)
-        for i, name in enumerate("qkv"):
-            grads[f"b_{name}"] = db_qkv[i * C:(i + 1) * C].copy()  # (C,)
+        db_qkv = dqkv.sum(axis=0)  # (C + 2GD,)
+        for name, (a, b) in columns.items():
+            grads[f"b_{name}"] = db_qkv[a:b].copy()  # (C,), (GD,), (GD,)
         grads["b_q"] *= scale
     return dx, grads
 
