@@ -9,8 +9,9 @@ are a recipe's (:func:`recipe_config`), and :func:`make_config` validates what w
 
 Examples
 --------
->>> "divide d_model" in field_help()["n_heads"] or field_help()["n_heads"].startswith("The")
-True
+>>> field_help()["backend"]
+'one of {"numpy", "python", "torch"}'
+
 >>> make_config("digits", "default", {"steps": 5}).steps
 5
 """
@@ -55,38 +56,38 @@ def field_help() -> dict[str, str]:
         head = re.match(r"^    (\w[\w, ]*?)(?: : .*)?$", line)
         if head and not line.startswith("        "):
             names = [n.strip() for n in head.group(1).split(",")]
+            kind = line.split(" : ", 1)[1].strip() if " : " in line else ""
             for n in names:
-                out.setdefault(n, "")
+                out.setdefault(n, f"one of {kind}" if kind.startswith("{") else "")
         elif line.startswith("        ") and names:
             for n in names:
-                out[n] = (out[n] + " " + line.strip()).strip()
+                described = out[n] if not out[n].startswith("one of {") else ""
+                out[n] = (described + " " + line.strip()).strip()
     return out
 
 
 def recipes(task: str) -> list[str]:
-    r"""Recipe names for ``task``: ``"default"`` and any named recipes of the package.
-
-    Named recipes come from ``literate_tx.training.recipes`` when that module exists
-    (its ``RECIPES`` mapping or ``recipe_names()``).
+    r"""Recipe names for ``task``: ``"default"`` (:func:`default_config`) and the named
+    recipes of :mod:`literate_tx.training.recipes` made for that task.
 
     Examples
     --------
-    >>> recipes("digits")[0]
-    'default'
+    >>> recipes("digits")
+    ['default']
+    >>> recipes("text")[:3]
+    ['default', 'tiny', 'small']
     """
-    names = ["default"]
     try:
-        from ..training import recipes as module
-    except ImportError:
-        return names
-    found = getattr(module, "RECIPES", None)
-    if found is None and hasattr(module, "recipe_names"):
-        found = module.recipe_names()
-    return names + [str(n) for n in (found or ()) if str(n) != "default"]
+        from ..training.recipes import RECIPES
+    except ImportError:  # pragma: no cover - an older literate_tx without named recipes
+        return ["default"]
+    return ["default"] + [name for name, r in RECIPES.items()
+                          if r.fields.get("task", task) == task]
 
 
 def recipe_config(task: str, recipe: str = "default", **overrides: Any) -> TrainConfig:
-    r"""The configuration a recipe starts from (``"default"``: :func:`default_config`).
+    r"""The configuration a recipe starts from (``"default"``: the task's defaults), with
+    ``overrides`` on top (:func:`~literate_tx.training.default_config`).
 
     Raises
     ------
@@ -97,10 +98,12 @@ def recipe_config(task: str, recipe: str = "default", **overrides: Any) -> Train
     --------
     >>> recipe_config("text").seq_len
     64
+    >>> recipe_config("text", "tiny").d_model
+    128
     >>> recipe_config("text", "huge-imaginary")
     Traceback (most recent call last):
     ...
-    ValueError: recipe='huge-imaginary' is not allowed; allowed: ...
+    ValueError: recipe='huge-imaginary' is not allowed; allowed: 'default', ...
     """
     known = recipes(task)
     if recipe not in known:
@@ -108,21 +111,7 @@ def recipe_config(task: str, recipe: str = "default", **overrides: Any) -> Train
                          + ", ".join(map(repr, known)))
     if recipe == "default":
         return default_config(task, **overrides)
-    from ..training import recipes as module
-
-    for name in ("recipe_config", "get_recipe", "recipe"):
-        fn = getattr(module, name, None)
-        if callable(fn):
-            try:
-                cfg = fn(recipe, task=task)
-            except TypeError:
-                cfg = fn(recipe)
-            if isinstance(cfg, TrainConfig):
-                return cfg.replace(task=task, **overrides)
-            if isinstance(cfg, dict):
-                return default_config(task, **{**cfg, **overrides})
-    raise ValueError(f"recipe={recipe!r}: literate_tx.training.recipes has no function the lab "
-                     "knows to build it")
+    return default_config(task, recipe=recipe, **overrides)
 
 
 def other_fields() -> list[str]:
@@ -135,7 +124,7 @@ def other_fields() -> list[str]:
     (True, False)
     """
     shown = {"task", "backend", "out", "steps", "batch_size", "lr", "text_file", "dataset",
-             *ARCHITECTURE}
+             "recipe", *ARCHITECTURE}
     return [f.name for f in dataclasses.fields(TrainConfig) if f.name not in shown]
 
 
@@ -162,6 +151,7 @@ def make_config(task: str, recipe: str, values: dict[str, Any]) -> TrainConfig:
     ValueError: task 'a file' needs the path of a UTF-8 text file
     """
     values = dict(values)
+    values.pop("recipe", None)  # the recipe is the argument
     if task == "file":
         path = str(values.get("text_file") or "").strip()
         if not path:

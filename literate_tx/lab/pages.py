@@ -256,7 +256,8 @@ def _curves(out: str) -> None:
 
 # ============================================================================ Attention
 def _heatmap(weights: np.ndarray, labels: list[str]) -> go.Heatmap:
-    return go.Heatmap(z=weights, x=labels, y=labels, colorscale="Blues", zmin=0, zmax=1,
+    return go.Heatmap(z=np.asarray(weights).tolist(), x=labels, y=labels, colorscale="Blues",
+                      zmin=0, zmax=1,
                       hovertemplate="query %{y}<br>key %{x}<br>weight %{z:.3f}<extra></extra>")
 
 
