@@ -1385,12 +1385,11 @@ class GPT2Tokenizer(Tokenizer):
                 raise ValueError(f"{merges_txt}: line {n} is {line!r}; a merge line is two "
                                  "tokens separated by one space")
             merges.append(pair)
-        for source in (vocab_json, merges_txt):
-            try:
-                return cls(vocab, merges, special_tokens)
-            except ValueError as err:
-                raise ValueError(f"{source}: {err}") from None
-        raise AssertionError("unreachable")  # pragma: no cover
+        try:
+            return cls(vocab, merges, special_tokens)
+        except ValueError as err:
+            source = merges_txt if str(err).startswith("merges[") else vocab_json
+            raise ValueError(f"{source}: {err}") from None
 
     @classmethod
     def from_folder(cls, folder: str | os.PathLike[str]) -> GPT2Tokenizer:
