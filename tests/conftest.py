@@ -1,4 +1,4 @@
-"""Hypothesis profiles for the test suite.
+"""Hypothesis profiles for the test suite, and the summary of what the property tests measured.
 
 ``ci`` is selected when the ``CI`` environment variable is set, ``dev`` otherwise; override with
 ``HYPOTHESIS_PROFILE=<name>``. Example counts are kept modest: CI runs on a 2-core machine.
@@ -6,6 +6,7 @@
 
 import os
 
+from helpers import SUMMARY
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -25,3 +26,13 @@ settings.register_profile(
 settings.load_profile(
     os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev")
 )
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print each section registered with ``helpers.summarise`` that has lines."""
+    for heading, lines in SUMMARY.items():
+        body = lines()
+        if body:
+            terminalreporter.section(heading, sep="-")
+            for line in body:
+                terminalreporter.write_line(line)

@@ -1,8 +1,22 @@
-"""Assertions shared by the speed paths' tests (imported like ``strategies``)."""
+"""Assertions shared by the speed paths' tests, and the test run's summary (imported like
+``strategies``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+
+#: Sections of pytest's terminal summary, by heading: what property tests measured (the worst
+#: error they accepted, the switch values they covered), which no assertion shows. A module
+#: registers a function that returns the section's lines; ``tests/conftest.py`` prints every
+#: section that has lines at the end of the run.
+SUMMARY: dict[str, Callable[[], list[str]]] = {}
+
+
+def summarise(heading: str, lines: Callable[[], list[str]]) -> None:
+    """Register a section of the terminal summary (its lines are computed at the end)."""
+    SUMMARY[heading] = lines
 
 
 def assert_close(a, b, atol: float, what: str) -> None:

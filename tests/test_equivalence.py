@@ -18,6 +18,7 @@ import itertools
 
 import numpy as np
 import pytest
+from helpers import summarise
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import SWITCH_VALUES, batches, configs, random_params
@@ -29,8 +30,19 @@ torch = pytest.importorskip("torch")
 
 TOL = 1e-10
 FLOOR = 1e-3
-WORST: dict[str, float] = {}  # worst error seen per backend pair and quantity (-s prints it)
+WORST: dict[str, float] = {}  # worst error seen per backend pair and quantity
 SEEN: list[ltx.ModelConfig] = []
+
+
+def _summary() -> list[str]:
+    """The worst errors accepted, for the terminal summary (empty if no test ran)."""
+    if not WORST:
+        return []
+    return [f"{len(SEEN)} configurations ({len(set(SEEN))} distinct)",
+            *(f"{k}: {v:.1e}" for k, v in sorted(WORST.items()))]
+
+
+summarise("worst float64 errors between backends (test_equivalence)", _summary)
 
 
 def record(key: str, err: float) -> float:
@@ -95,12 +107,3 @@ def test_weights_move_freely_between_backends(cfg, seed):
     back = ltx.create_model(cfg, backend="torch", params=n.parameters(), dtype="float64")
     for name, value in params.items():
         np.testing.assert_array_equal(back.parameters()[name], value)
-
-
-def test_report_worst_errors(capsys):
-    """Not a check: prints the worst float64 errors seen above (run with -s to see them)."""
-    if not WORST:
-        pytest.skip("run with the equivalence tests to collect errors")
-    with capsys.disabled():
-        print(f"\n{len(SEEN)} configurations ({len(set(SEEN))} distinct); worst float64 errors:",
-              ", ".join(f"{k}={v:.1e}" for k, v in sorted(WORST.items())))

@@ -21,15 +21,10 @@ temperatures = st.floats(0.05, 5.0)
 
 
 def build(backend: str, cfg, params, dtype: str = "float64"):
-    """The model in ``backend``, or a skip naming why that backend cannot be built yet."""
-    try:
-        model = ltx.create_model(cfg, backend=backend, params=params, dtype=dtype)
-    except ImportError as exc:
-        pytest.skip(f"backend {backend!r} is not importable here: {exc}")
-    for method in ("forward", "decode"):
-        if not hasattr(model, method):
-            pytest.skip(f"backend {backend!r} has no {method}() yet")
-    return model
+    """The model in ``backend``, or a skip when that backend's optional package is missing."""
+    if backend == "torch":
+        pytest.importorskip("torch")
+    return ltx.create_model(cfg, backend=backend, params=params, dtype=dtype)
 
 
 def softmax(z):

@@ -27,13 +27,10 @@ HOOKS_PER_BLOCK = ("resid_pre", "attn.weights", "attn.out", "resid_mid", "mlp.pr
 
 
 def build(backend: str, cfg, params):
-    try:
-        model = ltx.create_model(cfg, backend=backend, params=params, dtype="float64")
-    except ImportError as exc:
-        pytest.skip(f"backend {backend!r} is not importable here: {exc}")
-    if not hasattr(model, "run_with_cache"):
-        pytest.skip(f"backend {backend!r} has no run_with_cache() yet")
-    return model
+    """The model in ``backend``, or a skip when that backend's optional package is missing."""
+    if backend == "torch":
+        pytest.importorskip("torch")
+    return ltx.create_model(cfg, backend=backend, params=params, dtype="float64")
 
 
 # --------------------------------------------------------------------------- captures

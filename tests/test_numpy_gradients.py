@@ -12,6 +12,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from helpers import summarise
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from strategies import SWITCH_VALUES, batches, configs, random_params
@@ -33,6 +34,27 @@ from literate_tx.numpy_backend.dropout import make_masks
 TOL = 1e-6
 WORST: dict[str, float] = {}
 CHECKED: list[ltx.ModelConfig] = []  # whole-model configurations whose every gradient was checked
+SWITCHES = ("norm", "residual", "activation", "position", "bias", "tie_embeddings", "dropout",
+            "n_layers", "n_heads")
+
+
+def _summary() -> list[str]:
+    """The worst errors accepted and the switch values covered, for the terminal summary."""
+    if not WORST:
+        return []
+    lines = [", ".join(f"{k}={v:.1e}" for k, v in sorted(WORST.items()))]
+    if CHECKED:
+        lines.append(f"whole-model checks: {len(CHECKED)} configurations "
+                     f"({len(set(CHECKED))} distinct); switch values covered:")
+        for field in SWITCHES:
+            counts = Counter(getattr(c, field) for c in CHECKED)
+            lines.append(f"  {field}: " + ", ".join(f"{k}={n}" for k, n in
+                                                    sorted(counts.items(), key=str)))
+    return lines
+
+
+summarise("worst relative gradient errors against finite differences (test_numpy_gradients)",
+          _summary)
 
 
 def rel_err(analytic: np.ndarray, numeric: np.ndarray) -> float:
@@ -297,20 +319,3 @@ def test_model_gradients_grouped_query(data):
     cfg = data.draw(configs(dropout=True, gqa=True))
     assert cfg.kv_heads < cfg.n_heads
     _check_model_gradients(cfg, data)
-
-
-def test_report_worst_errors(capsys):
-    """Not a check: prints the worst errors seen by the tests above (run with -s to see)."""
-    if not WORST:
-        pytest.skip("run with the gradient tests to collect errors")
-    with capsys.disabled():
-        print("\nworst relative gradient errors:",
-              ", ".join(f"{k}={v:.1e}" for k, v in sorted(WORST.items())))
-        if CHECKED:
-            print(f"whole-model checks: {len(CHECKED)} configurations "
-                  f"({len(set(CHECKED))} distinct); switch values covered:")
-            for field in ("norm", "residual", "activation", "position", "bias",
-                          "tie_embeddings", "dropout", "n_layers", "n_heads"):
-                counts = Counter(getattr(c, field) for c in CHECKED)
-                print(f"  {field}: " + ", ".join(f"{k}={n}" for k, n in sorted(counts.items(),
-                                                                          key=str)))
