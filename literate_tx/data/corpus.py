@@ -44,16 +44,19 @@ GPT-2's pre-tokenizer ever joins those two characters into one piece (the only p
 that contains whitespace, :math:`\mathtt{\backslash s+}`, starts at the space), so encoding
 the blocks one by one gives the ids of the whole document. Three passes read the source:
 
-1. count the characters :math:`N_c` and take the checksums; the validation text is the
-   last :math:`\mathrm{round}(N_c \cdot f)` characters (:math:`f` = ``val_fraction``), so the
-   training text is the first :math:`N_c^{\mathrm{train}} = N_c - \mathrm{round}(N_c f)`;
+1. count the characters :math:`N_c` and take the checksums; the validation text is about the
+   last :math:`\mathrm{round}(N_c \cdot f)` characters (:math:`f` = ``val_fraction``): the
+   training text is the first :math:`N_c^{\mathrm{train}}`, that is
+   :math:`N_c - \mathrm{round}(N_c f)` moved forward to the next place where a cut changes
+   no token (:func:`split_point`; for characters it does not move);
 2. train the tokenizer on the training text only (:func:`literate_tx.tokenizers.train_tokenizer`
    holds counts, not text; a character tokenizer takes every character, so that the
    validation text has no ``<unk>``);
 3. encode block by block, appending ids to ``tokens.bin``; the block that holds character
    :math:`N_c^{\mathrm{train}}` is encoded as two parts, and the number of ids written before
    the second is the manifest's ``n_train_tokens``: the training ids are
-   ``tokens[:n_train_tokens]``, the validation ids the rest.
+   ``tokens[:n_train_tokens]``, the validation ids the rest. Since no cut changes a token,
+   the file holds exactly each document's ids followed by ``<eos>``.
 
 A progress bar (characters done of :math:`N_c`) is drawn on a terminal.
 
@@ -96,6 +99,7 @@ __all__ = [
     "corpus_folder",
     "load_tokenizer",
     "prepare_corpus",
+    "split_point",
     "tokenizer_hash",
 ]
 
@@ -124,6 +128,24 @@ def _cut(buf: str) -> int:
     return 0
 
 
+def split_point(text: str, start: int, kind: str) -> int:
+    r"""Where to cut ``text`` at or after ``start`` so that encoding the two sides apart gives
+    the ids of the whole: ``start`` itself for characters, else the first place where a
+    non-space is followed by a space (or the end).
+
+    Examples
+    --------
+    >>> split_point("one two", 1, "word"), split_point("one two", 1, "char")
+    (3, 1)
+    """
+    if kind == "char" or start <= 0:
+        return max(start, 0)
+    for i in range(start, len(text)):
+        if text[i].isspace() and not text[i - 1].isspace():
+            return i
+    return len(text)
+
+
 def _blocks(pieces: Iterable[str], block_chars: int) -> Iterator[str]:
     """Re-cut a document given as pieces into blocks of about ``block_chars`` characters,
     each ending just before a space that follows a non-space (see the module docstring)."""
@@ -131,7 +153,9 @@ def _blocks(pieces: Iterable[str], block_chars: int) -> Iterator[str]:
     for piece in pieces:
         buf += piece
         while len(buf) >= block_chars:
-            i = _cut(buf[: block_chars + 1]) or _cut(buf) or len(buf)
+            i = _cut(buf[: block_chars + 1]) or _cut(buf)
+            if not i:  # no safe cut yet: wait for more text (a space-free document stays whole)
+                break
             yield buf[:i]
             buf = buf[i:]
     if buf:
@@ -591,9 +615,11 @@ def prepare_corpus(
     elif tokenizer_file is not None:
         tok = load_tokenizer(tokenizer_file, tokenizer, vocab_size)
     else:
-        limit = n_chars if tokenizer == "char" else n_train_chars
-        tok = train_tokenizer(tokenizer, _first_chars(source, limit, block_chars),
-                              vocab_size=vocab_size)
+        found: dict[str, int] = {}
+        blocks = (b for b, is_train in _split_blocks(source, n_train_chars, tokenizer,
+                                                      block_chars, found)
+                  if b is not None and (is_train or tokenizer == "char"))
+        tok = train_tokenizer(tokenizer, blocks, vocab_size=vocab_size)
     if given_tokenizer is not None and tok.kind != tokenizer:
         raise ValueError(f"the given tokenizer is a {tok.kind!r} one but tokenizer="
                          f"{tokenizer!r}")
@@ -616,21 +642,24 @@ def prepare_corpus(
                     out.write(np.asarray(ids, dtype=dtype).tobytes())
                     n_tokens += len(ids)
 
-            for doc in source.documents():
-                for block in _blocks(doc, block_chars):
-                    if n_train_tokens is None and done + len(block) >= n_train_chars:
-                        head = n_train_chars - done
-                        write(tok.encode(block[:head]))
-                        n_train_tokens = n_tokens
-                        write(tok.encode(block[head:]))
-                    else:
-                        write(tok.encode(block))
-                    done += len(block)
-                    bar.update(done)
-                if eos is not None:
-                    write([eos])
-            if n_train_tokens is None:  # an empty corpus
+            found = {}
+            for block, is_train in _split_blocks(source, n_train_chars, tok.kind, block_chars,
+                                                 found):
+                if not is_train and n_train_tokens is None:
+                    n_train_tokens = n_tokens  # the ids before the validation text's first
+                if block is None:
+                    if eos is not None:
+                        write([eos])
+                    continue
+                write(tok.encode(block))
+                done += len(block)
+                bar.update(done)
+            if n_train_tokens is None:  # no validation text
                 n_train_tokens = n_tokens
+            n_train_chars = found["n_train_chars"]
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a data file is shared
         os.replace(tmp, folder / "tokens.bin")
     finally:
         if os.path.exists(tmp):
@@ -655,15 +684,28 @@ def prepare_corpus(
     return TokenCorpus(folder, manifest, tok, reused=False)
 
 
-def _first_chars(source: CorpusSource, limit: int, block_chars: int) -> Iterator[str]:
-    """The source's blocks up to its ``limit``-th character (the training text)."""
+def _split_blocks(source: CorpusSource, n_train_chars: int, kind: str, block_chars: int,
+                  found: dict[str, int]) -> Iterator[tuple[str | None, bool]]:
+    """``(block, is_training_text)`` for every block, and ``(None, ...)`` after each document;
+    the block holding character ``n_train_chars`` is cut in two at :func:`split_point`, whose
+    position is put in ``found["n_train_chars"]``."""
     done = 0
+    train = n_train_chars > 0
+    if not train:
+        found["n_train_chars"] = 0
     for doc in source.documents():
         for block in _blocks(doc, block_chars):
-            if done >= limit:
-                return
-            yield block[: limit - done]
+            if train and done + len(block) >= n_train_chars:
+                head = split_point(block, n_train_chars - done, kind)
+                found["n_train_chars"] = done + head
+                train = False
+                yield block[:head], True
+                yield block[head:], False
+            else:
+                yield block, train
             done += len(block)
+        yield None, train
+    found.setdefault("n_train_chars", done)
 
 
 if __name__ == "__main__":  # pragma: no cover

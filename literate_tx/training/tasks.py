@@ -4,9 +4,11 @@ text in characters, words or BPE tokens.
 Text data
 ---------
 The embedded *Alice*, Tiny Shakespeare and a ``text_file`` are held in memory: the last
-``round(N_c * val_fraction)`` of the :math:`N_c` characters are the validation text, the
-tokenizer is trained on the rest (a ``char`` tokenizer on all of it, so that the validation
-text has no ``<unk>``), and the two parts are encoded separately. A ``folder``, ``jsonl``,
+``round(N_c * val_fraction)`` of the :math:`N_c` characters are the validation text (for words
+and BPE the cut moves forward to the next space that follows a non-space, so that no token
+straddles it: :func:`literate_tx.data.corpus.split_point`), the tokenizer is trained on the
+rest (a ``char`` tokenizer on all of it, so that the validation text has no ``<unk>``), and
+the two parts are encoded separately. A ``folder``, ``jsonl``,
 ``hf`` or ``tokens`` corpus is the same split made once on disk by
 :func:`literate_tx.data.corpus.prepare_corpus`: training batches and evaluation read
 windows of its memory-mapped token file, never the whole file.
@@ -209,12 +211,14 @@ def _load_text(cfg: TrainConfig) -> str:
 
 def _tokenise_text(text: str, cfg: TrainConfig, tokenizer=None):
     """The tokenizer and the train and validation ids of a text held in memory (see above)."""
-    from ..data.corpus import load_tokenizer
+    from ..data.corpus import load_tokenizer, split_point
     from ..data.text import encode_corpus
     from ..tokenizers import CharTokenizer, train_tokenizer
 
     n_val = int(round(len(text) * cfg.val_fraction))
-    train_text, val_text = text[: len(text) - n_val], text[len(text) - n_val:]
+    kind = tokenizer.kind if tokenizer is not None else cfg.tokenizer
+    k = split_point(text, len(text) - n_val, kind)  # characters: len(text) - n_val itself
+    train_text, val_text = text[:k], text[k:]
     if tokenizer is None:
         if cfg.tokenizer_file is not None:
             tokenizer = load_tokenizer(cfg.tokenizer_file, cfg.tokenizer, cfg.vocab_size)
