@@ -17,7 +17,8 @@ recipe         model (L, H, C, F, T)         training
                                              ~10.6 M weights (nanoGPT's Shakespeare model)
 ``gpt2-124m``  12, 12, 768, 3072, 1024       GPT-2 small on BPE tokens (V = 50 257, tied
                                              embeddings: 124 M weights); PyTorch on a GPU,
-                                             bfloat16, compiled, B = 12 x 40 accumulated,
+                                             bfloat16, compiled, B = 480 rows per update
+                                             in 40 micro-batches of 12,
                                              lr 6e-4 -> 6e-5, 600 000 steps (nanoGPT's recipe)
 =============  ============================  =====================================================
 
@@ -27,9 +28,9 @@ Shakespeare (2 layers, 4 heads, width 128, batch 64; 4, 8, 256, 32; 6, 6, 384, 1
 :math:`F = 4C`. Their learning rates are not seed 003's (3e-4, 2e-4, 1e-4, meant for many
 epochs): ``small`` and ``medium`` take nanoGPT's 1e-3 for its 6-layer, 384-wide character
 model, and ``tiny`` a larger 3e-3, since a smaller model tolerates a larger step. ``gpt2-124m``
-is nanoGPT's ``train_gpt2.py`` configuration: about 0.5 M tokens per update (12 sequences of
-1 024 tokens, 40 accumulated micro-batches), AdamW with :math:`\beta_2 = 0.95`, weight decay
-0.1, 2 000 warm-up steps. None of these rates was tuned on this project's machines.
+is nanoGPT's ``train_gpt2.py`` configuration: about 0.5 M tokens per update (480 sequences
+of 1 024 tokens, in 40 accumulated micro-batches of 12), AdamW with :math:`\beta_2 = 0.95`,
+weight decay 0.1, 2 000 warm-up steps. None of these rates was tuned on this project's machines.
 
 The character-level recipes keep the tokenizer the run asks for (``char`` by default);
 ``gpt2-124m`` asks for a 50 257-id BPE, which this package trains in pure Python: slow on a
@@ -107,7 +108,7 @@ RECIPES: Mapping[str, Recipe] = MappingProxyType({r.name: r for r in [
                 tokenizer="bpe", vocab_size=50257, n_layers=12, n_heads=12, d_model=768,
                 d_ff=3072, seq_len=1024, activation="gelu_tanh", position="learned",
                 norm="layernorm", residual="pre", bias=True, tie_embeddings=True,
-                dropout=0.0, batch_size=12, grad_accum=40, amp="bf16", compile=True,
+                dropout=0.0, batch_size=480, grad_accum=40, amp="bf16", compile=True,
                 lr=6e-4, min_lr=6e-5, warmup_steps=2000, steps=600000, schedule="cosine",
                 weight_decay=0.1, beta1=0.9, beta2=0.95, grad_clip=1.0, eval_every=2000,
                 eval_batches=200, checkpoint_every=2000)),
