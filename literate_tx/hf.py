@@ -569,7 +569,8 @@ def _gpt2_fields(hf: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 def _rope_theta(hf: Mapping[str, Any], where: str) -> float:
     """RoPE's base from ``rope_parameters`` (transformers 5) or ``rope_theta`` (4.x)."""
-    for key in ("rope_parameters", "rope_scaling"):
+    theta = None
+    for key in ("rope_parameters", "rope_scaling"):  # every one checked, then the base read
         rope = hf.get(key)
         if rope is None:
             continue
@@ -582,9 +583,9 @@ def _rope_theta(hf: Mapping[str, Any], where: str) -> float:
                           "implemented here")
         if key == "rope_scaling" and set(rope) - {"rope_type", "type", "rope_theta"}:
             raise _refuse(where, key, rope, "RoPE scaling is not implemented here")
-        if "rope_theta" in rope:
-            return rope["rope_theta"]
-    return _get(hf, "rope_theta", 10000.0, where=where)
+        if theta is None and "rope_theta" in rope:
+            theta = rope["rope_theta"]
+    return theta if theta is not None else _get(hf, "rope_theta", 10000.0, where=where)
 
 
 def _llama_fields(hf: Mapping[str, Any], where: str) -> dict[str, Any]:
