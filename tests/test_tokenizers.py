@@ -293,3 +293,43 @@ def test_random_bytes_give_value_error(tmp_path_factory, data):
     path.write_bytes(data)
     with pytest.raises(ValueError, match="tok.json"):
         Tokenizer.load(path)
+
+
+# ---------------------------------------------------------------- train_tokenizer (issue 18)
+def _cut_at_safe_places(text, cuts):
+    """Pieces of ``text`` cut only where a non-space is followed by a space."""
+    safe = [i for i in range(1, len(text)) if text[i].isspace() and not text[i - 1].isspace()]
+    chosen = sorted({safe[c % len(safe)] for c in cuts}) if safe else []
+    return [text[a:b] for a, b in zip([0, *chosen], [*chosen, len(text)], strict=True)]
+
+
+@given(text=st.text(alphabet=st.sampled_from("ab c\n.,'xé"), min_size=1, max_size=80),
+       cuts=st.lists(st.integers(0, 100), max_size=5), extra=st.integers(0, 20))
+def test_train_tokenizer_on_chunks_equals_train_on_the_whole(text, cuts, extra):
+    from literate_tx.tokenizers import train_tokenizer
+
+    chunks = _cut_at_safe_places(text, cuts)
+    assert "".join(chunks) == text
+    assert train_tokenizer("char", chunks).to_dict() == CharTokenizer.train(text).to_dict()
+    assert (train_tokenizer("word", chunks, vocab_size=4 + 1 + extra).to_dict()
+            == WordTokenizer.train(text, max_vocab=1 + extra).to_dict())
+    assert (train_tokenizer("bpe", chunks, vocab_size=260 + extra).to_dict()
+            == BPETokenizer.train(text, vocab_size=260 + extra).to_dict())
+
+
+@pytest.mark.parametrize(
+    ("kind", "vocab_size", "message"),
+    [
+        ("char", 10, "vocab_size=10 is not allowed for kind='char'"),
+        ("word", 4, "vocab_size=4 is too small for kind='word'"),
+        ("bpe", None, "vocab_size=None is not allowed for kind='bpe'"),
+        ("bpe", 259, "vocab_size=259 is not allowed for kind='bpe'; give an int >= 260"),
+        ("sentencepiece", None, "kind='sentencepiece' is not allowed"),
+        ("word", 0, "vocab_size=0 is not allowed"),
+    ],
+)
+def test_train_tokenizer_errors(kind, vocab_size, message):
+    from literate_tx.tokenizers import train_tokenizer
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        train_tokenizer(kind, ["some text"], vocab_size=vocab_size)
