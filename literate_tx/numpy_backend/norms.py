@@ -16,23 +16,26 @@ For one row :math:`x \in \mathbb{R}^C` with gain :math:`\gamma` and shift :math:
    \end{aligned}
 
 The variance is the *biased* one (divide by :math:`C`), as in ``torch.nn.LayerNorm`` and GPT-2.
-Backward: let :math:`g = \gamma \odot \delta y` be the gradient reaching :math:`\hat x`. Since
-:math:`\partial \hat x_j / \partial x_i = r(\delta_{ij} - \tfrac1C - \tfrac1C \hat x_i \hat x_j)`,
+Backward: :math:`\delta\hat x = \gamma \odot \delta y` is the gradient reaching :math:`\hat x`.
+Since :math:`\partial \hat x_j / \partial x_i = r(I_{ij} - \tfrac1C - \tfrac1C \hat x_i \hat x_j)`,
+with :math:`I` the identity matrix (:math:`\delta` is kept for gradients),
 
 .. math::
    :label: ln-backward
 
-   \delta x = r \left( g - \overline{g} - \hat x \, \overline{g \odot \hat x} \right), \qquad
+   \delta x = r \left( \delta\hat x - \overline{\delta\hat x}
+   - \hat x \, \overline{\delta\hat x \odot \hat x} \right), \qquad
    \delta\gamma = \sum_{\text{rows}} \delta y \odot \hat x, \qquad
    \delta\beta = \sum_{\text{rows}} \delta y,
 
-where the bar is the mean over the :math:`C` features of a row. The two subtracted terms remove the
-component of :math:`g` along a constant shift of the row (the mean), to which LayerNorm is
-invariant, and its projection on :math:`\hat x`, the rescaling direction. LayerNorm is invariant
-to rescaling only at :math:`\epsilon = 0`: with :math:`\epsilon > 0`, :math:`\hat x` has variance
-:math:`\sigma^2 / (\sigma^2 + \epsilon) < 1`, a row whose variance is not well above
-:math:`\epsilon` comes out smaller than unit variance, and scaling :math:`x` by :math:`a` changes
-:math:`y` (the projection on :math:`\hat x` then removes only part of the scale component).
+where the bar is the mean over the :math:`C` features of a row. The two subtracted terms remove
+the component of :math:`\delta\hat x` along a constant shift of the row (the mean), to which
+LayerNorm is invariant, and its projection on :math:`\hat x`, the rescaling direction.
+LayerNorm is invariant to rescaling only at :math:`\epsilon = 0`: with :math:`\epsilon > 0`,
+:math:`\hat x` has variance :math:`\sigma^2 / (\sigma^2 + \epsilon) < 1`, a row whose variance
+is not well above :math:`\epsilon` comes out smaller than unit variance, and scaling :math:`x`
+by :math:`a` changes :math:`y` (the projection on :math:`\hat x` then removes only part of the
+scale component).
 
 RMSNorm
 -------
@@ -44,13 +47,13 @@ RMSNorm drops the centring and the shift:
    r = \Big(\frac1C \sum_i x_i^2 + \epsilon\Big)^{-1/2}, \qquad
    \hat x = x\, r, \qquad y = \gamma \odot \hat x .
 
-With :math:`g = \gamma \odot \delta y` and
-:math:`\partial \hat x_j / \partial x_i = r(\delta_{ij} - \tfrac1C \hat x_i \hat x_j)`,
+With :math:`\delta\hat x = \gamma \odot \delta y` and
+:math:`\partial \hat x_j / \partial x_i = r(I_{ij} - \tfrac1C \hat x_i \hat x_j)`,
 
 .. math::
    :label: rms-backward
 
-   \delta x = r \left( g - \hat x \, \overline{g \odot \hat x} \right), \qquad
+   \delta x = r \left( \delta\hat x - \hat x \, \overline{\delta\hat x \odot \hat x} \right), \qquad
    \delta\gamma = \sum_{\text{rows}} \delta y \odot \hat x .
 
 Only the scale direction is projected out: at :math:`\epsilon = 0` RMSNorm is invariant to
@@ -160,10 +163,10 @@ def layernorm_backward(
     """
     _, x_hat, rstd, weight, has_bias = cache
     C = x_hat.shape[-1]
-    g = dy * weight  # (..., C), gradient reaching x_hat
-    g_mean = g.mean(axis=-1, keepdims=True)  # (..., 1)
-    gx_mean = np.mean(g * x_hat, axis=-1, keepdims=True)  # (..., 1)
-    dx = rstd * (g - g_mean - x_hat * gx_mean)  # (..., C), eq. (ln-backward)
+    dx_hat = dy * weight  # (..., C), the gradient reaching x_hat
+    dx_hat_mean = dx_hat.mean(axis=-1, keepdims=True)  # (..., 1)
+    dx_hat_x_mean = np.mean(dx_hat * x_hat, axis=-1, keepdims=True)  # (..., 1)
+    dx = rstd * (dx_hat - dx_hat_mean - x_hat * dx_hat_x_mean)  # (..., C), eq. (ln-backward)
     dweight = np.sum((dy * x_hat).reshape(-1, C), axis=0)  # (C,)
     dbias = dy.reshape(-1, C).sum(axis=0) if has_bias else None  # (C,)
     return dx, dweight, dbias
@@ -223,9 +226,9 @@ def rmsnorm_backward(dy: np.ndarray, cache: NormCache) -> tuple[np.ndarray, np.n
     """
     _, x_hat, rstd, weight, _ = cache
     C = x_hat.shape[-1]
-    g = dy * weight  # (..., C)
-    gx_mean = np.mean(g * x_hat, axis=-1, keepdims=True)  # (..., 1)
-    dx = rstd * (g - x_hat * gx_mean)  # (..., C), eq. (rms-backward)
+    dx_hat = dy * weight  # (..., C), the gradient reaching x_hat
+    dx_hat_x_mean = np.mean(dx_hat * x_hat, axis=-1, keepdims=True)  # (..., 1)
+    dx = rstd * (dx_hat - x_hat * dx_hat_x_mean)  # (..., C), eq. (rms-backward)
     dweight = np.sum((dy * x_hat).reshape(-1, C), axis=0)  # (C,)
     return dx, dweight, None
 
