@@ -335,7 +335,8 @@ class Trainer:
                        and getattr(saved, f.name) != getattr(config, f.name)]
             if changed:
                 raise ValueError(
-                    "resume=True needs the saved configuration, but "
+                    f"resume=True needs the configuration saved in {path} (its metadata "
+                    "'train_config'), but "
                     + ", ".join(f"{n}={getattr(config, n)!r} (saved {getattr(saved, n)!r})"
                                 for n in changed)
                     + " differ; drop those changes or start a new run in another folder"
