@@ -75,6 +75,35 @@ def test_resume_reproduces_the_uninterrupted_run_bit_for_bit(tmp_path, backend, 
     assert losses[0] == losses[1]
 
 
+@pytest.mark.parametrize(
+    ("backend", "tokenizer", "vocab_size"),
+    [("numpy", "char", None), ("numpy", "word", 200), ("numpy", "bpe", 300),
+     ("torch", "bpe", 300)],
+)
+def test_text_resume_is_bit_for_bit_with_every_tokenizer(tmp_path, backend, tokenizer,
+                                                          vocab_size):
+    if backend == "torch":
+        _needs_torch()
+    text = tmp_path / "corpus.txt"
+    text.write_text("the cat sat on the mat, the dog sat on the log. " * 40)
+    base = dict(task="text", backend=backend, text_file=str(text), tokenizer=tokenizer,
+                vocab_size=vocab_size, seq_len=8, batch_size=2, dropout=0.1, eval_batches=1,
+                sample_tokens=4, sample_prompt="the ")
+    whole = Trainer(tiny(tmp_path, "whole", **base), quiet=True)
+    whole.train()
+    Trainer(tiny(tmp_path, "split", **base), quiet=True).train(stop_after=3)
+    second = Trainer(tiny(tmp_path, "split", **base), quiet=True, resume=True)
+    assert type(second.data.codec).__name__.lower().startswith(tokenizer)
+    second.train()
+    a, b = _params(whole), _params(second)
+    for name in a:
+        assert np.array_equal(a[name], b[name]), name
+    model, tok, _, _ = load_trained(tmp_path / "split" / "last.npz")
+    assert tok.to_dict() == whole.data.codec.to_dict()
+    assert evaluate_checkpoint(tmp_path / "split" / "last.npz")["loss"] == pytest.approx(
+        whole.evaluate("val")["loss"])
+
+
 def test_dropout_changes_the_run(tmp_path):
     plain = Trainer(tiny(tmp_path, "a"), quiet=True)
     plain.train()
