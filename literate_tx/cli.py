@@ -17,8 +17,10 @@ Subcommands
 ``eval CHECKPOINT``
     Recompute the metrics of a trained checkpoint: digits on the test split, text on the
     validation text.
-``generate CHECKPOINT --prompt TEXT``
-    Continue a prompt (:func:`literate_tx.generation.generate` on a sliding window);
+``generate CHECKPOINT --prompt TEXT`` or ``generate --hf DIR --prompt TEXT``
+    Continue a prompt (:func:`literate_tx.generation.generate` on a sliding window), with a
+    trained checkpoint or a Hugging Face GPT-2 folder (:mod:`literate_tx.hf`, the tokenizer from
+    its ``vocab.json`` and ``merges.txt``);
     ``--interactive`` reads prompts from the terminal and accepts ``temp 0.5``, ``topk 40``,
     ``topp 0.9`` and ``q`` (or ``quit``); the prompts go to stderr, so stdout holds only the
     generated text.
@@ -252,7 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("generate", help="continue a prompt with a trained model",
                        description="Sample a continuation of --prompt.")
-    p.add_argument("checkpoint", help="a .npz written by `literate-tx train`")
+    p.add_argument("checkpoint", nargs="?", default=None,
+                   help="a .npz written by `literate-tx train` (or give --hf DIR)")
+    p.add_argument("--hf", metavar="DIR", default=None,
+                   help="instead of a checkpoint, a Hugging Face GPT-2 or Llama folder "
+                   "(config.json, model.safetensors) with GPT-2's vocab.json and merges.txt")
     p.add_argument("--prompt", default=None, help="text to continue (default: the training "
                    "sample prompt; digits: e.g. 'Max ( 5 3 9 ) =')")
     p.add_argument("--max-new-tokens", type=_int, default=None,
@@ -450,17 +456,41 @@ def _continue(model, tokenizer, prompt: str, opts: dict[str, Any]) -> str:
     return f"{prompt} {text}" if isinstance(tokenizer, DigitsCodec) else prompt + text
 
 
+def _load_hf_folder(folder: str, backend: str, fast: bool | None):
+    """A Hugging Face folder's model in ``backend`` and its GPT-2 tokenizer."""
+    from .api import create_model
+    from .hf import load_hf
+    from .tokenizers import GPT2Tokenizer
+
+    cfg, params = load_hf(folder)
+    tokenizer = GPT2Tokenizer.from_folder(folder)
+    if tokenizer.vocab_size > cfg.vocab_size:
+        raise _UsageError(f"{folder}: the tokenizer has {tokenizer.vocab_size} ids but the "
+                          f"model only {cfg.vocab_size}")
+    dtype = "float64" if any(v.dtype == "float64" for v in params.values()) else "float32"
+    return create_model(cfg, backend, params=params, dtype=dtype, fast=bool(fast)), tokenizer
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
     from .training import load_trained
 
-    model, tokenizer, tcfg, _ = load_trained(args.checkpoint, backend=args.backend,
-                                             fast=args.fast)
+    if (args.hf is None) == (args.checkpoint is None):
+        raise _UsageError("give either a CHECKPOINT or --hf DIR")
+    if args.hf is not None:
+        if args.prompt is None and not args.interactive:
+            raise _UsageError("--hf needs --prompt TEXT (or --interactive)")
+        model, tokenizer = _load_hf_folder(args.hf, args.backend, args.fast)
+        tcfg = None
+    else:
+        model, tokenizer, tcfg, _ = load_trained(args.checkpoint, backend=args.backend,
+                                                 fast=args.fast)
     if tokenizer is None:
         raise _UsageError(f"{args.checkpoint} holds no tokenizer; it was not written by "
                           "`literate-tx train`")
     max_new = args.max_new_tokens
     if max_new is None:  # a digits model answers with one token; what follows is untrained
-        max_new = 1 if tcfg is not None and tcfg.task == "digits" else 200
+        max_new = 1 if tcfg is not None and tcfg.task == "digits" else (
+            50 if args.hf else 200)
     opts = dict(max_new_tokens=max_new, temperature=args.temperature,
                 top_k=args.top_k, top_p=args.top_p, seed=args.seed)
     if opts["max_new_tokens"] < 0:

@@ -267,3 +267,55 @@ def test_bad_folders_are_named(tmp_path):
     _folder(tmp_path, cfg, tensors)
     with pytest.raises(ValueError, match="dtype='float16'"):
         load_hf(tmp_path, dtype="float16")
+
+
+# ============================================================================ the command line
+@pytest.fixture(scope="module")
+def gpt2_folder(tmp_path_factory):
+    """A small GPT-2 folder of our own: random weights, a BPE trained on a little text."""
+    from literate_tx.tokenizers import BPETokenizer, GPT2Tokenizer
+
+    folder = tmp_path_factory.mktemp("gpt2")
+    bpe = BPETokenizer.train("Alice was beginning to get very tired of sitting by her sister "
+                             "on the bank, and of having nothing to do.", vocab_size=300,
+                             special_tokens=["<|endoftext|>"])
+    tok = GPT2Tokenizer.from_bpe(bpe)
+    tok.save_files(folder)
+    cfg = _gpt2(vocab_size=tok.vocab_size, max_seq_len=32, init_std=0.5)
+    save_hf(ltx.create_model(cfg, seed=4, dtype="float64"), folder)
+    return folder, tok
+
+
+def test_generate_hf_runs_in_every_backend(gpt2_folder, capsys):
+    from literate_tx.cli import main
+
+    folder, tok = gpt2_folder
+    cfg, params = load_hf(folder)
+    model = ltx.create_model(cfg, params=params, dtype="float64")
+    prompt = "Alice was"
+    expected = prompt + tok.decode(ltx.generate(model, tok.encode(prompt), 6, temperature=0))
+    for backend in ltx.available_backends():
+        assert main(["generate", "--hf", str(folder), "--prompt", prompt, "--temperature", "0",
+                     "--max-new-tokens", "6", "--backend", backend]) == 0
+        assert capsys.readouterr().out == expected + "\n", backend
+
+
+@pytest.mark.parametrize(("argv", "match"), [
+    (["generate", "--prompt", "x"], "either a CHECKPOINT or --hf DIR"),
+    (["generate", "x.npz", "--hf", "DIR", "--prompt", "x"], "either a CHECKPOINT or --hf DIR"),
+    (["generate", "--hf", "{folder}"], "--hf needs --prompt"),
+    (["generate", "--hf", "{empty}", "--prompt", "x"], "no config.json"),
+    (["generate", "--hf", "{no_tokenizer}", "--prompt", "x"], "no vocab.json and merges.txt"),
+])
+def test_generate_hf_errors_are_one_line(gpt2_folder, tmp_path, capsys, argv, match):
+    from literate_tx.cli import main
+
+    folder, _ = gpt2_folder
+    (tmp_path / "empty").mkdir()
+    save_hf((_gpt2(), ltx.init_params(_gpt2())), tmp_path / "no_tokenizer")
+    argv = [a.format(folder=folder, empty=tmp_path / "empty",
+                     no_tokenizer=tmp_path / "no_tokenizer") for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert match in err
+    assert "Traceback" not in err
