@@ -49,12 +49,13 @@ which is the rotation by :math:`-t\theta`: the inverse (= transpose) of the forw
 ALiBi (added to the attention scores)
 -------------------------------------
 ALiBi adds a penalty proportional to the distance between query :math:`i` and key :math:`j`,
-with one slope :math:`m_h` per head:
+with one slope :math:`\kappa_h` per head (the ALiBi paper writes :math:`m`, which is the dropout
+mask here):
 
 .. math::
    :label: alibi
 
-   s_{hij} \mathrel{+}= -m_h\,(i - j), \qquad m_h = 2^{-8h/H}, \quad h = 1, \dots, H
+   s_{hij} \mathrel{+}= -\kappa_h\,(i - j), \qquad \kappa_h = 2^{-8h/H}, \quad h = 1, \dots, H
 
 for :math:`H` a power of two. For other :math:`H` the ALiBi paper takes the slopes of the nearest
 lower power of two :math:`n` and adds every other slope of :math:`2n`. The bias is a constant:
@@ -200,7 +201,7 @@ def rope_backward(dy: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarra
 
 
 def alibi_slopes(H: int) -> np.ndarray:
-    r"""Per-head ALiBi slopes :math:`m_h` of eq. :eq:`alibi`.
+    r"""Per-head ALiBi slopes :math:`\kappa_h` of eq. :eq:`alibi`.
 
     Examples
     --------
@@ -222,7 +223,7 @@ def alibi_slopes(H: int) -> np.ndarray:
 
 def alibi_bias(H: int, T_q: int, T_k: int | None = None, dtype=np.float64,
                offset: int = 0) -> np.ndarray:
-    r"""The additive score bias :math:`-m_h (i - j)` of eq. :eq:`alibi`.
+    r"""The additive score bias :math:`-\kappa_h (i - j)` of eq. :eq:`alibi`.
 
     Parameters
     ----------

@@ -14,7 +14,7 @@ become exactly 0.
 
 Backward
 --------
-The Jacobian is :math:`\partial p_i / \partial z_j = p_i(\delta_{ij} - p_j)`, so
+The Jacobian is :math:`\partial p_i / \partial z_j = p_i(I_{ij} - p_j)` (:math:`I` the identity), so
 
 .. math::
    :label: softmax-backward

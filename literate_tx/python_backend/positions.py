@@ -163,7 +163,7 @@ def rope_backward(dy: list, cos: list, sin: list) -> list:
 
 
 def alibi_slopes(H: int) -> list[float]:
-    r"""Per-head ALiBi slopes :math:`m_h` of eq. :eq:`alibi`.
+    r"""Per-head ALiBi slopes :math:`\kappa_h` of eq. :eq:`alibi`.
 
     Examples
     --------
@@ -184,7 +184,7 @@ def alibi_slopes(H: int) -> list[float]:
 
 
 def alibi_bias(H: int, T_q: int, T_k: int | None = None, offset: int = 0) -> list:
-    r"""The additive score bias :math:`-m_h (i - j)` of eq. :eq:`alibi`.
+    r"""The additive score bias :math:`-\kappa_h (i - j)` of eq. :eq:`alibi`.
 
     Parameters
     ----------

@@ -136,7 +136,7 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
 
 
 def alibi_slopes(H: int) -> torch.Tensor:
-    r"""Per-head ALiBi slopes :math:`m_h` of eq. :eq:`alibi` (float64).
+    r"""Per-head ALiBi slopes :math:`\kappa_h` of eq. :eq:`alibi` (float64).
 
     Examples
     --------
@@ -158,7 +158,7 @@ def alibi_slopes(H: int) -> torch.Tensor:
 
 def alibi_bias(H: int, T_q: int, T_k: int | None = None, dtype=torch.float64, offset: int = 0,
                device=None) -> torch.Tensor:
-    r"""The additive score bias :math:`-m_h (i - j)` of eq. :eq:`alibi`.
+    r"""The additive score bias :math:`-\kappa_h (i - j)` of eq. :eq:`alibi`.
 
     Parameters
     ----------
