@@ -87,7 +87,7 @@ def test_config_file_and_flags_override_it(tmp_path):
         (["train", "--dropout", "1.5"], "dropout=1.5 is not allowed"),
         (["train", "--config", "/nonexistent.yaml"], "--config: no file at"),
         (["eval", "/nonexistent.npz"], "no checkpoint at /nonexistent.npz"),
-        (["generate"], "the following arguments are required: checkpoint"),
+        (["generate"], "give either a CHECKPOINT or --hf DIR"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
     ],
 )
