@@ -1,4 +1,4 @@
-"""Developer and CI sessions: ``nox -s tests``, ``docs``, ``browser``, ``lint`` and ``bench``.
+"""Developer and CI sessions: ``nox -s tests``, ``hf``, ``docs``, ``browser``, ``lint``, ``bench``.
 
 PyTorch is always installed from an exact pin, ``LTX_TORCH_SPEC`` (default ``torch==2.13.0``,
 a CPU wheel on the project's machines). An unpinned ``torch`` resolves to a multi-GB CUDA build;
@@ -68,6 +68,18 @@ def tests(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     _install_torch(session)
     session.run("pytest", *session.posargs, env=_quiet_home(session))
+
+
+HF_TESTS = ["tests/test_hf.py", "tests/test_hf_transformers.py", "tests/test_tokenizers_gpt2.py",
+            "literate_tx/hf.py", "literate_tx/tokenizers.py"]
+
+
+@nox.session
+def hf(session: nox.Session) -> None:
+    """Hugging Face interop against ``transformers`` itself (the ``hf`` extra), in float64."""
+    _install_torch(session)  # first: transformers then finds the pinned CPU build
+    session.install("-e", ".[test,hf]")
+    session.run("pytest", *(session.posargs or HF_TESTS), env=_quiet_home(session))
 
 
 def _vendor_mathjax(session: nox.Session) -> None:
