@@ -45,7 +45,10 @@ def _install_torch(session: nox.Session) -> None:
 
 def _quiet_home(session: nox.Session) -> dict[str, str]:
     """Point matplotlib, IPython and Jupyter state at a session temp dir instead of ``~``."""
-    tmp = Path(session.create_tmp())
+    # nox's envdir is relative to where nox runs (".nox/docs"); a relative path here would be
+    # resolved again by each notebook kernel, from the notebook's folder, and leave a stray
+    # docs/notebooks/.nox/ behind. Absolute paths mean the same folder for every process.
+    tmp = Path(session.create_tmp()).resolve()
     env = {
         "MPLCONFIGDIR": str(tmp / "matplotlib"),
         "MPLBACKEND": "Agg",
