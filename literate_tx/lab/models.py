@@ -513,15 +513,16 @@ def benchmark(preset: str = "tiny", backends: Sequence[str] = ("numpy", "numpy-f
 
     Examples
     --------
-    >>> rows = benchmark("tiny", ["numpy"], ["forward"], repeats=1)
-    >>> rows[0]["backend"], rows[0]["op"], rows[0]["median_ms"] > 0
-    ('numpy', 'forward', True)
+    >>> benchmark("huge")
+    Traceback (most recent call last):
+    ...
+    ValueError: presets=['huge'] is not allowed; choose from 'tiny', 'small', 'medium'
     """
     from ..bench import run_suite
 
     result = run_suite(presets=[preset], backends=list(backends), dtypes=[dtype],
                        repeats=repeats, warmup=1, ops=list(ops), gen_tokens=16,
-                       memory=False, lead_in=0.0, verbose=False)
+                       memory=False, lead_in=0.05, verbose=False)
     rows = []
     for r in result["results"]:
         rows.append({"backend": r["backend"], "op": r["op"],

@@ -288,7 +288,9 @@ def attention_page() -> None:
         fig = go.Figure(_heatmap(view.head(layer, head), view.labels))
         fig.update_layout(title=f"layer {layer}, head {head}", height=480,
                           xaxis_title="key", yaxis_title="query")
-    fig.update_yaxes(autorange="reversed")
+    # categories: a token label such as "1 Max" must not be read as a number or a date
+    fig.update_xaxes(type="category")
+    fig.update_yaxes(type="category", autorange="reversed")
     st.plotly_chart(fig, key="a_map")
     per_op = models.digits_prompts(loaded)
     if per_op:
@@ -300,7 +302,8 @@ def attention_page() -> None:
             v = models.attention(loaded, p)
             fig.add_trace(_heatmap(v.head(layer, shown), v.labels), 1, i + 1)
         fig.update_traces(showscale=False)
-        fig.update_yaxes(autorange="reversed")
+        fig.update_xaxes(type="category", showticklabels=False)
+        fig.update_yaxes(type="category", autorange="reversed")
         fig.update_layout(height=330, margin=dict(l=60, r=20, t=40, b=60))
         st.caption(f"layer {layer}, " + ("mean over heads" if shown is None else f"head {shown}"))
         st.plotly_chart(fig, key="a_ops")
@@ -337,9 +340,14 @@ def internals_page() -> None:
                                 "mean ‖h_t‖₂"), key="i_resid")
     if found.gradients:
         g = found.gradients
-        fig = go.Figure([go.Bar(x=[r["name"] for r in g], y=[r["norm"] for r in g],
-                                name="norm"),
-                         go.Bar(x=[r["name"] for r in g], y=[r["rms"] for r in g], name="RMS")])
+        names = [r["name"] for r in g]
+        fig = make_subplots(specs=[[{"secondary_y": True}]])
+        fig.add_trace(go.Bar(x=names, y=[r["norm"] for r in g], name="norm", offsetgroup=0),
+                      secondary_y=False)
+        fig.add_trace(go.Bar(x=names, y=[r["rms"] for r in g], name="RMS", offsetgroup=1),
+                      secondary_y=True)
+        fig.update_yaxes(title_text="‖g‖₂", secondary_y=False)
+        fig.update_yaxes(title_text="RMS = ‖g‖₂ / √n", secondary_y=True)
         fig.update_layout(title="gradient per layer", barmode="group", **_LAYOUT)
         c1.plotly_chart(fig, key="i_grad")
     hook = c2.selectbox("Histogram of", list(found.values), key="i_hook")
@@ -492,6 +500,6 @@ def benchmark_page() -> None:
                                           arrayminus=[r["median_ms"] - r["min_ms"]
                                                       for r in sub])))
     fig.update_layout(title="median time per call (min-max bars)", barmode="group",
-                      yaxis_title="ms", yaxis_type="log", **_LAYOUT)
+                      yaxis_title="ms", yaxis_type="log", yaxis_dtick=1, **_LAYOUT)
     st.plotly_chart(fig, key="b_chart")
     st.dataframe(rows, key="b_table")
