@@ -170,6 +170,34 @@ def browser(session: nox.Session) -> None:
 
 
 @nox.session
+def lab(session: nox.Session) -> None:
+    """Drive the lab (``literate-tx lab``) in headless Chromium: ``tests/test_lab_browser.py``.
+
+    Starts the real Streamlit server on a free port of 127.0.0.1, trains a digits model for a
+    few steps from the Train page, opens every page, checks that none shows an error and that
+    no request leaves 127.0.0.1, and saves a screenshot of each page under
+    ``docs/_build/lab-screenshots`` (the docs page shows the copies committed in
+    ``docs/_static/lab``). Uses Debian's ``chromium`` (or ``LTX_CHROMIUM``); never downloads a
+    browser.
+    """
+    chromium = os.environ.get("LTX_CHROMIUM") or shutil.which("chromium")
+    if chromium is None:
+        session.error("the lab check needs Chromium: `apt-get install chromium` "
+                      "(or set LTX_CHROMIUM to its path)")
+    session.install("-e", ".[test,lab]", "playwright")
+    _install_torch(session)
+    env = _quiet_home(session)
+    env.update(LTX_CHROMIUM=chromium, LTX_LAB_SCREENSHOTS=str(DOCS_BUILD / "lab-screenshots"),
+               STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
+    session.run(
+        "pytest", "tests/test_lab_browser.py", "-p", "no:cacheprovider",
+        "-o", "addopts=-ra --strict-markers", *session.posargs,
+        env=env,
+    )  # fmt: skip
+    session.log(f"Screenshots: {DOCS_BUILD / 'lab-screenshots'}")
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """Static checks with ruff (extra arguments go to ``ruff check``)."""
     session.install(RUFF_SPEC)
