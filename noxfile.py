@@ -1,4 +1,5 @@
-"""Developer and CI sessions: ``nox -s tests``, ``hf``, ``docs``, ``browser``, ``lint``, ``bench``.
+"""Developer and CI sessions: ``nox -s tests``, ``hf``, ``docs``, ``browser``, ``lab``, ``lint``,
+``bench``.
 
 PyTorch is always installed from an exact pin, ``LTX_TORCH_SPEC`` (default ``torch==2.13.0``,
 a CPU wheel on the project's machines). An unpinned ``torch`` resolves to a multi-GB CUDA build;
