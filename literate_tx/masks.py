@@ -20,8 +20,10 @@ Examples
 --------
 >>> import numpy as np
 >>> from literate_tx import ModelConfig
->>> cfg = ModelConfig(10, 8, 1, 2, 16, 8, dropout=0.5)
->>> masks = make_masks(cfg, 2, 3, np.random.default_rng(0))
+>>> rng = np.random.default_rng(0)
+>>> cfg = ModelConfig(vocab_size=10, d_model=8, n_layers=1, n_heads=2, d_ff=16, max_seq_len=8,
+...                   dropout=0.5)
+>>> masks = make_masks(cfg, 2, 3, rng)  # B = 2, T = 3
 >>> for name in masks:
 ...     print(name)
 embed.dropout

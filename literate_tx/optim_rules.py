@@ -58,6 +58,7 @@ __all__ = [
     "Optimizer",
     "SGDRules",
     "check_number",
+    "clip_coefficient",
     "default_decay_filter",
 ]
 
@@ -140,6 +141,41 @@ def check_number(
             f"{name}={value!r} is not allowed; {name} must be a finite number >= {low}{upper}"
         )
     return float(value)
+
+
+def clip_coefficient(max_norm: float, total_norm: float) -> float | None:
+    r"""The common factor :math:`c` of gradient clipping, or None when no clipping is needed.
+
+    Eq. (2) of :mod:`literate_tx.numpy_backend.optim`: :math:`c = \texttt{max\_norm} /
+    (\lVert g \rVert + 10^{-6})`, applied only if :math:`c < 1` — or if it is NaN (a
+    non-finite norm is applied as torch does by default, with no error).
+
+    Parameters
+    ----------
+    max_norm : float
+        Largest allowed global norm; must be positive.
+    total_norm : float
+        The global norm of eq. (1).
+
+    Returns
+    -------
+    float or None
+
+    Examples
+    --------
+    >>> clip_coefficient(1.0, 4.0), clip_coefficient(10.0, 4.0)
+    (0.24999993750001562, None)
+    >>> clip_coefficient(0, 4.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: max_norm=0 is not allowed; max_norm must be a positive number
+    """
+    if not (isinstance(max_norm, (int, float)) and max_norm > 0):
+        raise ValueError(
+            f"max_norm={max_norm!r} is not allowed; max_norm must be a positive number"
+        )
+    clip_coef = max_norm / (total_norm + 1e-6)
+    return clip_coef if clip_coef < 1.0 or math.isnan(clip_coef) else None
 
 
 def _scalar(x: object) -> object:
@@ -439,6 +475,20 @@ class AdamRules:
         self.state["m"] = {n: self._zeros_like(p) for n, p in self.params.items()}
         self.state["v"] = {n: self._zeros_like(p) for n, p in self.params.items()}
 
+    def _bias_corrections(self, eta: float) -> tuple[float, float]:
+        r"""The bias corrections of eq. (9) folded into eq. (11), for step :math:`t`:
+        :math:`\eta / (1 - \beta_1^t)` and :math:`\sqrt{1 - \beta_2^t}`.
+
+        Examples
+        --------
+        >>> from literate_tx.python_backend.optim import Adam
+        >>> opt = Adam({}, betas=(0.5, 0.75)); opt.step_count = 1
+        >>> opt._bias_corrections(1.0)  # 1 / (1 - 0.5), sqrt(1 - 0.75)
+        (2.0, 0.5)
+        """
+        t = self.step_count
+        return eta / (1 - self.beta1**t), math.sqrt(1 - self.beta2**t)
+
     def _set_hyper(
         self, *, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float
     ) -> None:
@@ -464,20 +514,9 @@ class AdamWRules:
 
     decoupled = True
 
-    def __init__(
-        self,
-        params: Mapping[str, object],
-        lr: float = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 0.01,
-        decay_filter: DecayFilter | None = default_decay_filter,
-    ) -> None:
-        super().__init__(
-            params,
-            lr=lr,
-            betas=betas,
-            eps=eps,
-            weight_decay=weight_decay,
-            decay_filter=decay_filter,
-        )
+    def __init__(self, params: Mapping[str, object], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.01,
+                 decay_filter: DecayFilter | None = default_decay_filter) -> None:
+        # Adam's constructor with AdamW's defaults: decay 0.01, matrices only
+        super().__init__(params, lr, betas, eps, weight_decay, decay_filter)

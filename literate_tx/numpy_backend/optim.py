@@ -118,7 +118,6 @@ Examples
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -128,6 +127,7 @@ from ..optim_rules import (  # default_decay_filter: importable from here, as be
     AdamRules,
     AdamWRules,
     SGDRules,
+    clip_coefficient,
     default_decay_filter,  # noqa: F401
 )
 
@@ -163,15 +163,11 @@ def clip_grad_norm(grads: Mapping[str, np.ndarray], max_norm: float) -> float:
     >>> clip_grad_norm(grads, max_norm=10.0)  # already short enough: untouched
     0.99999...
     """
-    if not (isinstance(max_norm, (int, float)) and max_norm > 0):
-        raise ValueError(
-            f"max_norm={max_norm!r} is not allowed; max_norm must be a positive number"
-        )
     # per-tensor norms, then the norm of those norms, as torch does, eq. (1)
     norms = [np.linalg.norm(g.ravel()) for g in grads.values()]
     total_norm = float(np.linalg.norm(np.array(norms, dtype=np.float64))) if norms else 0.0
-    clip_coef = max_norm / (total_norm + 1e-6)  # eq. (2)
-    if clip_coef < 1.0 or math.isnan(clip_coef):
+    clip_coef = clip_coefficient(max_norm, total_norm)  # eq. (2)
+    if clip_coef is not None:
         # one common factor keeps the direction of the full gradient, eq. (2)
         for g in grads.values():
             g *= clip_coef
@@ -296,10 +292,8 @@ class Adam(AdamRules, Optimizer):
 
     Parameters
     ----------
-    params : dict of str to ndarray
-        Parameters, any shapes, floating dtype; updated in place by :meth:`step`.
-    lr : float, default 1e-3
-        Learning rate :math:`\eta` (overridable per step).
+    params, lr
+        As :class:`SGD`.
     betas : (float, float), default (0.9, 0.999)
         Averaging coefficients :math:`\beta_1, \beta_2 \in [0, 1)`, eqs. (7)-(8).
     eps : float, default 1e-8
@@ -327,10 +321,8 @@ class Adam(AdamRules, Optimizer):
 
         Parameters
         ----------
-        grads : dict of str to ndarray
-            One gradient per parameter, same names and shapes.
-        lr : float, optional
-            Learning rate for this step only (e.g. from a schedule); default ``self.lr``.
+        grads, lr
+            As :meth:`SGD.step`.
 
         Examples
         --------
@@ -345,12 +337,7 @@ class Adam(AdamRules, Optimizer):
         -2.0
         """
         eta, grads = self._begin_step(grads, lr)
-        t = self.step_count
-        # the bias corrections of eq. (9), folded into eq. (11)
-        bias_correction1 = 1 - self.beta1**t
-        bias_correction2 = 1 - self.beta2**t
-        step_size = eta / bias_correction1
-        bias_correction2_sqrt = math.sqrt(bias_correction2)
+        step_size, bias_correction2_sqrt = self._bias_corrections(eta)  # eqs. (9), (11)
         for name, p in self.params.items():
             # every array in this loop has the shape of p (any shape)
             g = grads[name]
@@ -381,14 +368,8 @@ class AdamW(AdamWRules, Adam):
 
     Parameters
     ----------
-    params : dict of str to ndarray
-        Parameters, any shapes, floating dtype; updated in place by :meth:`step`.
-    lr : float, default 1e-3
-        Learning rate :math:`\eta` (overridable per step).
-    betas : (float, float), default (0.9, 0.999)
-        Averaging coefficients, eqs. (7)-(8).
-    eps : float, default 1e-8
-        :math:`\epsilon`, eq. (10).
+    params, lr, betas, eps
+        As :class:`Adam`.
     weight_decay : float, default 0.01
         Decoupled coefficient :math:`\lambda`, eq. (12) (torch's default).
     decay_filter : callable(name, ndim) -> bool, default ``default_decay_filter``

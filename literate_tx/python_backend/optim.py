@@ -26,12 +26,10 @@ import math
 from collections.abc import Iterator, Mapping
 
 from .. import optim_rules
-from ..optim_rules import (  # default_decay_filter: importable from here, as before
-    AdamRules,
-    AdamWRules,
-    SGDRules,
-    default_decay_filter,  # noqa: F401
-)
+from ..optim_rules import AdamRules, AdamWRules, SGDRules, clip_coefficient
+
+#: Which parameters decay: the rule both backends share, importable from here as before.
+default_decay_filter = optim_rules.default_decay_filter
 
 __all__ = ["SGD", "Adam", "AdamW", "Optimizer", "clip_grad_norm"]
 
@@ -121,34 +119,26 @@ def clip_grad_norm(grads: Mapping[str, list], max_norm: float) -> float:
     Parameters
     ----------
     grads : dict of str to nested list
-        Gradients, any shapes; modified in place.
-    max_norm : float
-        Largest allowed global norm; must be positive.
+        Gradients, modified in place; ``max_norm`` (positive) as in the NumPy version.
 
     Returns
     -------
     float
-        The global norm *before* clipping.
+        Eq. (1) of the gradients as they came in (before they were scaled).
 
     Examples
     --------
-    >>> grads = {"w": [3.0, 0.0], "b": [4.0]}
-    >>> clip_grad_norm(grads, max_norm=1.0)
-    5.0
-    >>> [round(x, 6) for x in grads["w"] + grads["b"]]
-    [0.6, 0.0, 0.8]
-    >>> clip_grad_norm(grads, max_norm=10.0)  # already short enough: untouched
-    0.99999...
+    The gradient (0, 6, 8) has length 10; clipped to length 5 it halves:
+
+    >>> grads = {"w": [0.0, 6.0], "b": [8.0]}
+    >>> clip_grad_norm(grads, max_norm=5.0), [round(x, 5) for x in grads["w"] + grads["b"]]
+    (10.0, [0.0, 3.0, 4.0])
     """
-    if not (isinstance(max_norm, (int, float)) and max_norm > 0):
-        raise ValueError(
-            f"max_norm={max_norm!r} is not allowed; max_norm must be a positive number"
-        )
     # per-tensor norms, then the norm of those norms, as torch does, eq. (1)
     norms = [math.sqrt(sum(x * x for (row,) in _rows(g) for x in row)) for g in grads.values()]
     total_norm = math.sqrt(sum(n * n for n in norms))
-    clip_coef = max_norm / (total_norm + 1e-6)  # eq. (2)
-    if clip_coef < 1.0 or math.isnan(clip_coef):
+    clip_coef = clip_coefficient(max_norm, total_norm)  # eq. (2)
+    if clip_coef is not None:
         # one common factor keeps the direction of the full gradient, eq. (2)
         for g in grads.values():
             for (row,) in _rows(g):
@@ -203,18 +193,8 @@ class SGD(SGDRules, Optimizer):
     ----------
     params : dict of str to nested list
         Parameters, any shapes; updated in place by :meth:`step`.
-    lr : float, default 1e-3
-        Learning rate :math:`\eta` (overridable per step).
-    momentum : float, default 0
-        Momentum :math:`\mu`, eq. (4); 0 disables the buffer.
-    dampening : float, default 0
-        Dampening :math:`\tau`, eq. (4).
-    weight_decay : float, default 0
-        Coupled :math:`L_2` coefficient :math:`\lambda`, eq. (3).
-    nesterov : bool, default False
-        Nesterov momentum, eq. (5); needs ``momentum > 0`` and ``dampening == 0``.
-    decay_filter : callable(name, ndim) -> bool, optional
-        Which parameters get weight decay; ``None`` (default) means all.
+    lr, momentum, dampening, weight_decay, nesterov, decay_filter
+        As :class:`literate_tx.numpy_backend.optim.SGD`.
 
     Examples
     --------
@@ -231,9 +211,8 @@ class SGD(SGDRules, Optimizer):
         Parameters
         ----------
         grads : dict of str to nested list (or ndarray)
-            One gradient per parameter, same names and shapes.
-        lr : float, optional
-            Learning rate for this step only (e.g. from a schedule); default ``self.lr``.
+            One gradient per parameter, same names and shapes; ``lr`` overrides ``self.lr``
+            for this step (e.g. from a schedule).
 
         Examples
         --------
@@ -271,16 +250,8 @@ class Adam(AdamRules, Optimizer):
     ----------
     params : dict of str to nested list
         Parameters, any shapes; updated in place by :meth:`step`.
-    lr : float, default 1e-3
-        Learning rate :math:`\eta` (overridable per step).
-    betas : (float, float), default (0.9, 0.999)
-        Averaging coefficients :math:`\beta_1, \beta_2 \in [0, 1)`, eqs. (7)-(8).
-    eps : float, default 1e-8
-        :math:`\epsilon`, added after the square root, eq. (10).
-    weight_decay : float, default 0
-        Coupled :math:`L_2` coefficient :math:`\lambda`, eq. (3).
-    decay_filter : callable(name, ndim) -> bool, optional
-        Which parameters get weight decay; ``None`` (default) means all.
+    lr, betas, eps, weight_decay, decay_filter
+        As :class:`literate_tx.numpy_backend.optim.Adam`.
 
     Examples
     --------
@@ -301,29 +272,23 @@ class Adam(AdamRules, Optimizer):
         Parameters
         ----------
         grads : dict of str to nested list (or ndarray)
-            One gradient per parameter, same names and shapes.
-        lr : float, optional
-            Learning rate for this step only (e.g. from a schedule); default ``self.lr``.
+            One gradient per parameter, same names and shapes; ``lr`` overrides ``self.lr``
+            for this step (e.g. from a schedule).
 
         Examples
         --------
-        A constant gradient gives :math:`\hat m_t = g` and :math:`\hat v_t = g^2`
-        at every step, so the bias correction keeps steps of exactly ``lr``:
+        With a constant gradient the bias correction keeps steps of exactly ``lr`` (as in
+        the NumPy version), whatever the gradient's size:
 
-        >>> w = [0.0]
-        >>> opt = Adam({"w": w}, lr=0.5, eps=0.0)
-        >>> for _ in range(4):
-        ...     opt.step({"w": [3.0]})
+        >>> w = [1.0]
+        >>> opt = Adam({"w": w}, lr=0.25, eps=0.0)
+        >>> for _ in range(3):
+        ...     opt.step({"w": [-7.0]})
         >>> round(w[0], 12)
-        -2.0
+        1.75
         """
         eta, grads = self._begin_step(grads, lr)
-        t = self.step_count
-        # the bias corrections of eq. (9), folded into eq. (11)
-        bias_correction1 = 1 - self.beta1**t
-        bias_correction2 = 1 - self.beta2**t
-        step_size = eta / bias_correction1
-        bias_correction2_sqrt = math.sqrt(bias_correction2)
+        step_size, bias_correction2_sqrt = self._bias_corrections(eta)  # eqs. (9), (11)
         # the hyperparameters as local names: the loop below runs once per scalar parameter
         beta1, beta2, eps, wd, sqrt = self.beta1, self.beta2, self.eps, self.weight_decay, math.sqrt
         for name, p in self.params.items():
@@ -350,28 +315,18 @@ class Adam(AdamRules, Optimizer):
 
 
 class AdamW(AdamWRules, Adam):
-    r"""Adam with decoupled weight decay, as ``torch.optim.AdamW``.
+    r"""Adam with decoupled weight decay, as ``torch.optim.AdamW``, on nested lists.
 
-    Identical to :class:`Adam` except that weight decay shrinks the weights
-    directly, :math:`\theta \leftarrow \theta(1-\eta\lambda)` (eq. (12)), before the
-    Adam update, and by default only matrices decay
-    (:func:`~literate_tx.optim_rules.default_decay_filter`).
+    :class:`literate_tx.numpy_backend.optim.AdamW` element by element: the decay of eq. (12)
+    shrinks each weight before the Adam update, and by default only matrices decay.
 
     Parameters
     ----------
     params : dict of str to nested list
         Parameters, any shapes; updated in place by :meth:`step`.
-    lr : float, default 1e-3
-        Learning rate :math:`\eta` (overridable per step).
-    betas : (float, float), default (0.9, 0.999)
-        Averaging coefficients, eqs. (7)-(8).
-    eps : float, default 1e-8
-        :math:`\epsilon`, eq. (10).
-    weight_decay : float, default 0.01
-        Decoupled coefficient :math:`\lambda`, eq. (12) (torch's default).
-    decay_filter : callable(name, ndim) -> bool, default ``default_decay_filter``
-        Which parameters get weight decay
-        (:func:`~literate_tx.optim_rules.default_decay_filter`); ``None`` means all.
+    lr, betas, eps, weight_decay, decay_filter
+        As :class:`literate_tx.numpy_backend.optim.AdamW` (``weight_decay=0.01``, matrices
+        only).
 
     Examples
     --------

@@ -9,7 +9,6 @@ Examples
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 
@@ -83,9 +82,7 @@ class FastAdamW(AdamW):
     def step(self, grads: Mapping[str, np.ndarray], lr: float | None = None) -> None:
         """Apply one AdamW update in place (:meth:`literate_tx.numpy_backend.optim.Adam.step`)."""
         eta, grads = self._begin_step(grads, lr)
-        t = self.step_count
-        step_size = eta / (1 - self.beta1**t)  # eq. (11)
-        bias_correction2_sqrt = math.sqrt(1 - self.beta2**t)
+        step_size, bias_correction2_sqrt = self._bias_corrections(eta)  # eqs. (9), (11)
         if self.weight_decay != 0:
             for name, p in self.params.items():
                 if self.decay[name]:
