@@ -109,3 +109,39 @@ def test_n_kv_heads_is_validated_and_defaults_to_n_heads():
     assert shapes["blocks.0.attn.w_k"] == shapes["blocks.0.attn.w_v"] == (16, 4)
     assert shapes["blocks.0.attn.b_k"] == (4,)
     assert shapes["blocks.0.attn.w_q"] == (16, 16)
+
+
+@settings(max_examples=10, deadline=None)
+@given(configs(max_layers=1, max_seq_len=5), st.integers(0, 2**31 - 1), st.integers(1, 4))
+def test_the_three_attention_functions_return_the_same_pair(cfg, seed, T):
+    """``out, cache = attention(...)`` in every backend (issue 16, the mirror): the same output,
+    ``cache.att`` the (B, H, T, T) weights, ``cache.kv`` the cache of the G key/value heads."""
+    torch = pytest.importorskip("torch")
+    from literate_tx.numpy_backend import attention as np_attn
+    from literate_tx.python_backend import attention as py_attn
+    from literate_tx.torch_backend import attention as torch_attn
+
+    prefix = "blocks.0.attn."
+    p = {n[len(prefix):]: v for n, v in random_params(cfg, seed).items() if n.startswith(prefix)}
+    x = np.random.default_rng(seed).normal(size=(2, T, cfg.d_model))
+    module = torch_attn.Attention(cfg, dtype=torch.float64)
+    module.load_state_dict({n: torch.from_numpy(v) for n, v in p.items()})
+    results = {
+        "numpy": np_attn.attention_forward(x, p, cfg, past=np_attn.KVCache.empty(5)),
+        "python": py_attn.attention_forward(x.tolist(), {n: v.tolist() for n, v in p.items()},
+                                            cfg, past=py_attn.KVCache.empty(5)),
+        "torch": module(torch.from_numpy(x), past=torch_attn.KVCache.empty(5),
+                        need_weights=True),
+    }
+
+    def array(t):
+        return np.array(t.tolist() if hasattr(t, "tolist") else t)
+
+    out_ref = results["numpy"][0]
+    for name, result in results.items():
+        assert len(result) == 2, name
+        out, cache = result
+        assert _rel_err(array(out), out_ref) <= TOL, name
+        assert array(cache.att).shape == (2, cfg.n_heads, T, T), name
+        for t in cache.kv:
+            assert array(t).shape == (2, cfg.kv_heads, T, cfg.d_head), name
