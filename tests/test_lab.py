@@ -353,3 +353,63 @@ def test_internals_compare_trace_and_benchmark_pages(root, monkeypatch):
     at.button(key="b_go").click().run()
     assert not at.error, [e.value for e in at.error]
     assert [t["name"] for t in _chart(at, "b_chart")["data"]] == ["numpy"]
+
+
+# ============================================================================ the command
+def test_the_logic_imports_without_streamlit():
+    """The core package and the lab's logic never import Streamlit or Plotly."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['streamlit'] = None; sys.modules['plotly'] = None\n"
+            "import literate_tx, literate_tx.cli, literate_tx.lab\n"
+            "from literate_tx.lab import forms, jobs, models, runs\n"
+            "from literate_tx.cli import main\n"
+            "print(main(['lab', '--no-browser']))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout.strip() == "1", out.stderr
+    assert out.stderr.strip() == ('literate-tx lab: the lab needs Streamlit and Plotly: '
+                                  'pip install "literate-tx[lab]" (streamlit, plotly not '
+                                  'installed)')
+
+
+def test_bad_port_is_a_usage_error(capsys):
+    from literate_tx.cli import main
+
+    assert main(["lab", "--port", "70000", "--no-browser"]) == 2
+    assert "--port: 70000 is not a TCP port" in capsys.readouterr().err
+
+
+def test_literate_tx_lab_serves_on_localhost_and_stops(tmp_path):
+    pytest.importorskip("streamlit")
+    pytest.importorskip("plotly")
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    from literate_tx.lab import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "literate_tx", "lab", "--no-browser",
+                             "--port", str(port), "--root", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = ""
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and "literate_tx lab:" not in line:
+            line = proc.stdout.readline()
+            if not line and proc.poll() is not None:
+                break
+        assert line.startswith(f"literate_tx lab: http://127.0.0.1:{port}/"), line
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=5) as r:
+            assert r.status == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            code = proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            code = None
+    assert code == 0
