@@ -6,9 +6,12 @@ intersphinx uses only the inventory committed in ``_intersphinx/``).
 
 import os
 import re
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+# docs/_ext: the course's folded solutions, equation-to-code lists, equations shown by label.
+sys.path.insert(0, str(HERE / "_ext"))
 
 # -- Project -------------------------------------------------------------------------------------
 project = "literate_tx"
@@ -32,6 +35,8 @@ extensions = [
     "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
     "sphinx_gallery.gen_gallery",
+    "course_ext",
+    "matplotlib.sphinxext.plot_directive",
 ]
 
 exclude_patterns = [
@@ -45,6 +50,8 @@ exclude_patterns = [
     "auto_examples/**/*.ipynb",
     "auto_examples/**/*.py",
     "gen_modules/**",
+    # The course's Python modules, included into its pages, are not pages.
+    "course/**/*.py",
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
@@ -97,8 +104,16 @@ sphinx_gallery_conf = {
     "doc_module": ("literate_tx",),
     "backreferences_dir": "gen_modules/backreferences",
     "matplotlib_animations": False,
-    "within_subsection_order": "FileNameSortKey",
+    # Learning order, not alphabetical (docs/_ext/course_ext.py); the benchmark comes last.
+    "within_subsection_order": "course_ext.GalleryOrder",
 }
+
+# -- matplotlib's plot directive: one figure per derivation chapter, drawn at build time ---------
+plot_include_source = False
+plot_html_show_source_link = False
+plot_html_show_formats = False
+plot_formats = [("png", 110)]
+plot_rcparams = {"font.size": 9}
 
 # -- Math with no network ------------------------------------------------------------------------
 # ``nox -s docs`` installs MathJax 4 from npm into _build/.mathjax/mathjax (which becomes

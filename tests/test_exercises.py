@@ -255,3 +255,120 @@ def test_block_by_hand_matches_finite_differences():
     for key in ("attn.w_q", "mlp.w_up", "attn_norm.weight"):
         np.testing.assert_allclose(grads[key], numeric_grad(objective, p[key]), atol=1e-7,
                                    err_msg=key)
+
+
+# -- the derivation chapters' exercises -----------------------------------------------------------
+def test_linear_grads():
+    from literate_tx.numpy_backend.linear import linear_backward, linear_forward
+
+    rng = np.random.default_rng(0)
+    x, w, b = rng.standard_normal((2, 3, 4)), rng.standard_normal((4, 5)), rng.standard_normal(5)
+    dy = rng.standard_normal((2, 3, 5))
+    dx, dw, db = sol.linear_grads(x, w, dy)
+    ref = linear_backward(dy, linear_forward(x, w, b)[1])
+    for ours, theirs in zip((dx, dw, db), ref, strict=True):
+        np.testing.assert_allclose(ours, theirs, atol=1e-12)
+    np.testing.assert_allclose(dw, numeric_grad(lambda: float(((x @ w + b) * dy).sum()), w),
+                               atol=1e-7)
+
+
+def test_embedding_grad_accumulates_repeated_tokens():
+    from literate_tx.numpy_backend.embedding import embedding_backward, embedding_forward
+
+    rng = np.random.default_rng(0)
+    E, tokens = rng.standard_normal((6, 3)), np.array([[1, 4, 1, 1]])
+    dh = rng.standard_normal((1, 4, 3))
+    ours = sol.embedding_grad(tokens, dh, 6)
+    _, cache = embedding_forward(tokens, E, None)
+    np.testing.assert_allclose(ours, embedding_backward(dh, cache)[0], atol=1e-12)
+    wrong = np.zeros_like(E)
+    wrong[tokens.reshape(-1)] += dh.reshape(-1, 3)  # the pitfall the exercise names
+    assert not np.allclose(wrong, ours)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**16), t=st.integers(0, 50), u=st.integers(0, 50),
+       shift=st.integers(1, 30))
+def test_rope_score_depends_on_the_distance_only(seed, t, u, shift):
+    from literate_tx.numpy_backend.positions import apply_rope, rope_tables
+
+    rng = np.random.default_rng(seed)
+    q, k = rng.standard_normal((2, 8))
+    assert sol.rope_score(q, k, t, u) == pytest.approx(sol.rope_score(q, k, t + shift, u + shift),
+                                                       abs=1e-9)
+    cos, sin = rope_tables(max(t, u) + 1, 8, 10000.0, np.float64)
+    rq = apply_rope(np.broadcast_to(q, (1, 1, max(t, u) + 1, 8)).copy(), cos, sin)[0, 0, t]
+    rk = apply_rope(np.broadcast_to(k, (1, 1, max(t, u) + 1, 8)).copy(), cos, sin)[0, 0, u]
+    assert sol.rope_score(q, k, t, u) == pytest.approx(float(rq @ rk), abs=1e-9)
+
+
+def test_softmax_backward_by_hand():
+    from literate_tx.numpy_backend.softmax import softmax_backward, softmax_forward
+
+    rng = np.random.default_rng(0)
+    z, dp = rng.standard_normal((3, 6)), rng.standard_normal((3, 6))
+    p = softmax_forward(z)
+    ours = sol.softmax_backward_by_hand(dp, p)
+    np.testing.assert_allclose(ours, softmax_backward(dp, p), atol=1e-12)
+    np.testing.assert_allclose(ours, numeric_grad(lambda: float((sol.softmax(z) * dp).sum()), z),
+                               atol=1e-8)
+
+
+def test_uniform_causal_weights():
+    cfg = ltx.ModelConfig(10, 4, 1, 2, 8, 8, bias=False, position="none")
+    p = {n: np.zeros((4, 4)) for n in ("w_q", "w_k", "w_v", "w_o")}
+    _, cache = attention_forward(np.ones((1, 5, 4)), p, cfg)
+    np.testing.assert_allclose(cache.att[0, 1], sol.uniform_causal_weights(5), atol=1e-12)
+
+
+@pytest.mark.parametrize("rho2_over_eps", [1e-3, 1.0, 1e3])
+def test_normalised_rms(rho2_over_eps):
+    from literate_tx.numpy_backend.norms import rmsnorm_forward
+
+    eps = 1e-5
+    rho = math.sqrt(rho2_over_eps * eps)
+    x = np.random.default_rng(0).standard_normal(16)
+    x *= rho / np.sqrt(np.mean(x * x))
+    y, _ = rmsnorm_forward(x, np.ones(16), eps)
+    assert float(np.sqrt(np.mean(y * y))) == pytest.approx(sol.normalised_rms(rho, eps), rel=1e-9)
+    if rho2_over_eps == 1.0:
+        assert sol.normalised_rms(rho, eps) == pytest.approx(1 / math.sqrt(2))
+
+
+def test_gelu_grad():
+    from literate_tx.numpy_backend.activations import activation_backward
+
+    u = np.linspace(-4, 4, 41)
+    np.testing.assert_allclose(sol.gelu_grad(u), activation_backward("gelu", np.ones_like(u), u),
+                               atol=1e-12)
+    assert sol.gelu_grad(np.array([-1.0]))[0] < 0 < sol.gelu_grad(np.array([-0.5]))[0]
+    assert sol.gelu_grad(np.array([1.0]))[0] > 1
+
+
+def test_swiglu_equal_width():
+    C, F = 12, 48
+    Fs = int(sol.swiglu_equal_width(F))
+    counts = {}
+    for activation, width in (("gelu", F), ("swiglu", Fs)):
+        cfg = ltx.ModelConfig(10, C, 1, 2, width, 8, bias=False, activation=activation)
+        params = ltx.init_params(cfg)
+        counts[activation] = sum(v.size for k, v in params.items() if ".mlp.w_" in k)
+    assert counts["gelu"] == counts["swiglu"]
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5])
+def test_inverted_dropout_mean(p):
+    assert sol.inverted_dropout_mean(p) == pytest.approx(1.0, abs=0.01)
+
+
+def test_cross_entropy_grad():
+    from literate_tx.numpy_backend.loss import cross_entropy_backward, cross_entropy_forward
+
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((2, 3, 5))
+    targets = np.array([[1, -100, 4], [0, 2, -100]])
+    loss, cache = cross_entropy_forward(logits, targets)
+    ours = sol.cross_entropy_grad(logits, targets)
+    np.testing.assert_allclose(ours, cross_entropy_backward(cache), atol=1e-12)
+    np.testing.assert_allclose(
+        ours, numeric_grad(lambda: cross_entropy_forward(logits, targets)[0], logits), atol=1e-8)

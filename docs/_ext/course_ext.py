@@ -12,13 +12,19 @@
 Equation numbers
     A labelled equation is shown, and referenced, by its label — ``(attn-qkv)`` — the name the
     code's comments cite, instead of a running number.
+
+Notebook downloads
+    Every MyST notebook page (a ``.md`` source with a ``kernelspec``) is also written as a
+    Jupyter notebook, ``_notebooks/<page>.ipynb`` in the output, and linked under its title.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
+import os
 import re
+from pathlib import Path
 
 from docutils import nodes
 from docutils.parsers.rst import directives
@@ -138,6 +144,82 @@ def _patch_math_domain(app):
     MathDomain.resolve_xref = resolve_xref
 
 
+# -- the gallery in learning order ---------------------------------------------------------------
+class GalleryOrder:
+    """sphinx-gallery sort key: the examples in the order a learner should read them.
+
+    Scripts not listed here (new ones) come after the listed ones, alphabetically; the
+    benchmark, reference material rather than a lesson, comes last.
+    """
+
+    ORDER = (
+        "plot_hand_built_attention.py",
+        "plot_python_trace.py",
+        "plot_positions.py",
+        "plot_attention_and_statistics.py",
+        "plot_architecture_ablation.py",
+        "plot_train_digits.py",
+        "plot_char_lm.py",
+        "plot_huggingface.py",
+    )
+    LAST = ("plot_backend_benchmark.py",)
+
+    def __init__(self, src_dir):
+        self.src_dir = src_dir
+
+    def __call__(self, filename):
+        name = os.path.basename(filename)
+        if name in self.ORDER:
+            return (0, self.ORDER.index(name), name)
+        return (2 if name in self.LAST else 1, 0, name)
+
+    def __repr__(self):
+        return "GalleryOrder()"
+
+
+# -- notebook downloads --------------------------------------------------------------------------
+def _is_notebook(env, docname):
+    path = Path(env.doc2path(docname))
+    if path.suffix != ".md":
+        return False
+    head = path.read_text(encoding="utf-8")[:600]
+    return head.startswith("---") and "kernelspec:" in head
+
+
+def _download_link(app, doctree):
+    env = app.env
+    if not _is_notebook(env, env.docname):
+        return
+    depth = env.docname.count("/")
+    href = "../" * depth + f"_notebooks/{env.docname}.ipynb"
+    name = env.docname.rsplit("/", 1)[-1] + ".ipynb"
+    html = (f'<p class="ltx-download">Download this page as a Jupyter notebook: '
+            f'<a href="{href}" download><code>{name}</code></a></p>')
+    for section in doctree.findall(nodes.section):
+        title = next(iter(section.findall(nodes.title)), None)
+        if title is not None:
+            section.insert(section.index(title) + 1, nodes.raw("", html, format="html"))
+        break
+
+
+def _write_notebooks(app, exception):
+    if exception is not None or app.builder.format != "html":
+        return
+    import nbformat
+    from myst_nb.core.read import read_myst_markdown_notebook
+
+    for docname in sorted(app.env.found_docs):
+        if not _is_notebook(app.env, docname):
+            continue
+        text = Path(app.env.doc2path(docname)).read_text(encoding="utf-8")
+        notebook = read_myst_markdown_notebook(text)
+        target = Path(app.outdir) / "_notebooks" / f"{docname}.ipynb"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(".ipynb.tmp")
+        nbformat.write(notebook, os.fspath(tmp))
+        tmp.replace(target)
+
+
 def setup(app):
     app.add_node(details, html=(_visit_details, _depart_details),
                  latex=(_skip, _skip), text=(_skip, _skip), man=(_skip, _skip),
@@ -146,6 +228,8 @@ def setup(app):
     app.add_directive("equation-code", EquationCodeDirective)
     app.connect("doctree-resolved", _label_numbers)
     app.connect("builder-inited", _patch_math_domain)
+    app.connect("doctree-read", _download_link)
+    app.connect("build-finished", _write_notebooks)
     app.add_css_file("course.css")
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
 

@@ -209,21 +209,24 @@ def evaluate(model, stream: np.ndarray, T: int = RECIPE["T"], batches: int = 4) 
 def train(model, data: Data, steps: int = RECIPE["steps"], every: int = 100) -> History:
     """Adam on random windows of the training stream; the validation loss every ``every`` steps.
 
-    The batches depend only on ``RECIPE["seed"]``, so every model sees the same ones.
+    The batches depend only on ``RECIPE["seed"]``, so every model sees the same ones. The
+    training loss reported is the mean over the batches since the last evaluation.
     """
     rng = np.random.default_rng(RECIPE["seed"])
     opt = Adam(model.params, lr=RECIPE["lr"])
     hist = History([], [], [], 0.0, sum(v.size for v in model.params.values()))
-    start = time.perf_counter()
+    start, recent = time.perf_counter(), []
     for step in range(steps + 1):
-        x, y = ltx.data.sample_batch(data.train, RECIPE["B"], RECIPE["T"], rng)  # (B, T) each
         if step % every == 0:
             hist.steps.append(step)
-            hist.train_loss.append(evaluate(model, data.train))
             hist.val_loss.append(evaluate(model, data.val))
+            hist.train_loss.append(float(np.mean(recent)) if recent else hist.val_loss[-1])
+            recent = []
         if step == steps:
             break
+        x, y = ltx.data.sample_batch(data.train, RECIPE["B"], RECIPE["T"], rng)  # (B, T) each
         loss, grads = model.loss_and_grads(x, y)
+        recent.append(loss)
         opt.step(grads)
     return hist._replace(seconds=time.perf_counter() - start)
 

@@ -129,16 +129,17 @@ def layernorm_backward_by_hand(dy: np.ndarray, x: np.ndarray, gamma: np.ndarray,
                                eps: float) -> np.ndarray:
     r"""Exercise 4.2: :math:`\delta x` of LayerNorm, :math:`y = \gamma \odot (x - \mu) r`.
 
-    With :math:`r = (\sigma^2 + \epsilon)^{-1/2}`, :math:`\hat x = (x - \mu) r` and
-    :math:`g = \gamma \odot \delta y`: :math:`\delta x = r\,(g - \bar g - \hat x\,
-    \overline{g \odot \hat x})`, bars the mean over the row.
+    With :math:`r = (\sigma^2 + \epsilon)^{-1/2}`, :math:`\hat x = (x - \mu) r` and the
+    gradient reaching :math:`\hat x`, :math:`\delta\hat x = \gamma \odot \delta y`:
+    :math:`\delta x = r\,(\delta\hat x - \overline{\delta\hat x} - \hat x\,
+    \overline{\delta\hat x \odot \hat x})`, bars the mean over the row.
     """
     mu = x.mean(axis=-1, keepdims=True)
     r = 1.0 / np.sqrt(x.var(axis=-1, keepdims=True) + eps)
     x_hat = (x - mu) * r
-    g = gamma * dy
-    return r * (g - g.mean(axis=-1, keepdims=True)
-                - x_hat * (g * x_hat).mean(axis=-1, keepdims=True))
+    dx_hat = gamma * dy  # the gradient reaching x_hat
+    return r * (dx_hat - dx_hat.mean(axis=-1, keepdims=True)
+                - x_hat * (dx_hat * x_hat).mean(axis=-1, keepdims=True))
 
 
 def residual_grad_with_zero_branches(dy: np.ndarray) -> np.ndarray:
@@ -175,8 +176,9 @@ def _layernorm(x, gamma, eps):
 
 def _layernorm_backward(dy, cache):
     x_hat, r, gamma = cache
-    g = gamma * dy  # (B, T, C)
-    dx = r * (g - g.mean(-1, keepdims=True) - x_hat * (g * x_hat).mean(-1, keepdims=True))
+    dx_hat = gamma * dy  # (B, T, C)
+    dx = r * (dx_hat - dx_hat.mean(-1, keepdims=True)
+              - x_hat * (dx_hat * x_hat).mean(-1, keepdims=True))  # (B, T, C)
     dgamma = (dy * x_hat).sum(axis=(0, 1))  # (C,)
     return dx, dgamma
 
@@ -256,3 +258,129 @@ def block_backward_by_hand(dy: np.ndarray, cache) -> tuple[np.ndarray, dict]:
         dh += merge(dt) @ p[name].T  # (B, T, C): h feeds all three projections
     dln1, g["attn_norm.weight"] = _layernorm_backward(dh, ln1)
     return dx + dln1, g
+
+
+# -- the derivation chapters' exercises -----------------------------------------------------------
+def linear_grads(x: np.ndarray, w: np.ndarray, dy: np.ndarray):
+    r"""Linear maps: the three gradients of :math:`y = xW + b` for a batched input.
+
+    Each output row :math:`y_n = x_n W + b` contributes :math:`x_n^\top \delta y_n` to
+    :math:`\delta W` and :math:`\delta y_n` to :math:`\delta b`; all leading axes are positions:
+
+    .. math:: \delta x = \delta y\, W^\top, \quad \delta W = \sum_n x_n^\top \delta y_n, \quad
+       \delta b = \sum_n \delta y_n .
+    """
+    n, m = w.shape
+    dx = dy @ w.T  # (..., n)
+    dw = x.reshape(-1, n).T @ dy.reshape(-1, m)  # (n, m)
+    db = dy.reshape(-1, m).sum(axis=0)  # (m,)
+    return dx, dw, db
+
+
+def embedding_grad(tokens: np.ndarray, dh: np.ndarray, V: int) -> np.ndarray:
+    r"""Embeddings: :math:`\delta E` when a token occurs more than once.
+
+    Row :math:`a` of :math:`E` was read at every position holding token :math:`a`, so its
+    gradient is the *sum* of those positions' :math:`\delta h`. ``dE[tokens] += dh`` would be
+    wrong: with repeated indices NumPy's buffered fancy assignment keeps only one of them;
+    ``np.add.at`` accumulates.
+    """
+    dE = np.zeros((V, dh.shape[-1]))
+    np.add.at(dE, tokens.reshape(-1), dh.reshape(-1, dh.shape[-1]))
+    return dE
+
+
+def rope_score(q: np.ndarray, k: np.ndarray, t: int, u: int, theta: float = 10000.0) -> float:
+    r"""Positions: the score of a query at position :math:`t` and a key at :math:`u` under RoPE.
+
+    RoPE rotates each pair of coordinates :math:`(i, i + D/2)` by the angle
+    :math:`t\, \theta^{-2i/D}`. Rotations preserve dot products up to their difference,
+    :math:`(R_t q) \cdot (R_u k) = q \cdot (R_{u - t} k)`, so the score depends on :math:`t - u`
+    only: shifting both positions by the same amount leaves it unchanged.
+    """
+    D = q.shape[-1]
+    freq = theta ** (-np.arange(D // 2) * 2.0 / D)  # (D/2,)
+
+    def rotate(x, pos):
+        cos, sin = np.cos(pos * freq), np.sin(pos * freq)
+        a, b = x[: D // 2], x[D // 2:]
+        return np.concatenate([a * cos - b * sin, a * sin + b * cos])  # rotate-half layout
+
+    return float(rotate(q, t) @ rotate(k, u))
+
+
+def softmax_backward_by_hand(dp: np.ndarray, p: np.ndarray) -> np.ndarray:
+    r"""Softmax: the vector-Jacobian product.
+
+    :math:`\partial p_j / \partial z_i = p_j(I_{ij} - p_i)`, so
+    :math:`\delta z_i = \sum_j \delta p_j\, p_j (I_{ij} - p_i)
+    = p_i\, (\delta p_i - \sum_j p_j\, \delta p_j)`: no :math:`V \times V` Jacobian is formed.
+    """
+    return p * (dp - (p * dp).sum(axis=-1, keepdims=True))
+
+
+def uniform_causal_weights(T: int) -> np.ndarray:
+    r"""Attention: the weights when every score is equal (e.g. all-zero query weights).
+
+    Row :math:`t` may attend to the :math:`t + 1` positions :math:`u \le t`; equal scores give
+    each of them :math:`1 / (t + 1)` — the running mean of the values.
+    """
+    visible = np.tril(np.ones((T, T)))
+    return visible / visible.sum(axis=1, keepdims=True)
+
+
+def normalised_rms(rho: float, eps: float) -> float:
+    r"""Norms: the RMS of RMSNorm's output (gain 1) for an input row of RMS :math:`\rho`.
+
+    :math:`\hat x = x / \sqrt{\rho^2 + \epsilon}`, so its RMS is
+    :math:`\rho / \sqrt{\rho^2 + \epsilon}`: 1 only when :math:`\rho^2 \gg \epsilon`; for
+    :math:`\rho^2 = \epsilon` it is :math:`1/\sqrt 2`, and it goes to 0 with the input.
+    """
+    return rho / math.sqrt(rho * rho + eps)
+
+
+def gelu_grad(u: np.ndarray) -> np.ndarray:
+    r"""Activations: :math:`\frac{d}{du}\, u\,\Phi(u) = \Phi(u) + u\,\varphi(u)`.
+
+    The product rule, with :math:`\Phi' = \varphi = e^{-u^2/2}/\sqrt{2\pi}`. Unlike ReLU's, the
+    derivative is negative for :math:`u \lesssim -0.75` and exceeds 1 for :math:`u \gtrsim 0.75`.
+    """
+    phi = 0.5 * (1.0 + _erf(u / math.sqrt(2.0)))
+    return phi + u * np.exp(-0.5 * u * u) / math.sqrt(2.0 * math.pi)
+
+
+def swiglu_equal_width(F: int) -> float:
+    r"""Feed-forward: the SwiGLU hidden width with as many weights as a GELU MLP of width F.
+
+    The MLP has :math:`W_{up}, W_{down}`: :math:`2CF` weights; SwiGLU adds a gate,
+    :math:`3CF'`. Equal for :math:`F' = 2F/3` — why Llama's hidden width is about
+    :math:`\tfrac23 \cdot 4C`.
+    """
+    return 2.0 * F / 3.0
+
+
+def inverted_dropout_mean(p: float, n: int = 200_000, seed: int = 0) -> float:
+    r"""Dropout: the mean of :math:`m \odot x` for inverted-dropout masks and :math:`x = 1`.
+
+    Entries are 0 with probability :math:`p` and :math:`1/(1-p)` otherwise, so
+    :math:`\mathbb{E}[m] = (1 - p) / (1 - p) = 1`: no rescaling is needed at evaluation.
+    """
+    rng = np.random.default_rng(seed)
+    mask = (rng.random(n) >= p) / (1.0 - p)
+    return float(mask.mean())
+
+
+def cross_entropy_grad(logits: np.ndarray, targets: np.ndarray,
+                       ignore_index: int = -100) -> np.ndarray:
+    r"""Loss: :math:`\delta\,\text{logits}` of the mean cross-entropy with ignored targets.
+
+    Only the :math:`N` positions whose target is not ``ignore_index`` count, each with weight
+    :math:`1/N`: :math:`\delta z_n = (\mathrm{softmax}(z_n) - e_{y_n}) / N` there, and 0 at
+    ignored positions.
+    """
+    keep = targets != ignore_index  # (B, T)
+    N = max(int(keep.sum()), 1)
+    d = softmax(logits)  # (B, T, V)
+    idx = np.nonzero(keep)
+    d[idx + (targets[keep],)] -= 1.0
+    return d * keep[..., None] / N
