@@ -53,6 +53,47 @@ as a ``uint8`` array), the step, the configuration and the tokenizer — so that
 as ``N`` steps in one go. Evaluation draws no random numbers, so evaluating more or less often
 changes nothing. Nothing is pickled: checkpoints are read with ``allow_pickle=False``.
 
+Resuming with more steps
+~~~~~~~~~~~~~~~~~~~~~~~~
+A run keeps the learning-rate schedule it started with. Write :math:`S_0` for the ``steps`` of
+the run's first start (stored in ``last.npz`` as ``schedule_steps``) and :math:`N` for the
+``steps`` of a resume. The rate of step :math:`s` is
+
+.. math::
+
+    \eta(s) = \begin{cases} \eta_{S_0}(s) & s < S_0 \\
+                             \eta_{\min} & S_0 \le s < N \end{cases}                  \tag{2}
+
+where :math:`\eta_{S_0}` is the warmup and decay of :mod:`literate_tx.schedules` over
+:math:`S_0` steps: a longer resume adds a constant tail at ``min_lr`` after the original
+schedule, which ends at ``min_lr`` itself, so the rate never jumps. (Stretching the decay
+from the stop point to :math:`N` was the other candidate; it makes the rate a function of
+where each resume happened, so the same ``N`` would give different runs depending on how
+they were split, and an already finished run would start to decay again from ``min_lr`` to
+``min_lr``, a tail all the same.) Consequences:
+
+* :math:`N = S_0` (a resume after Ctrl-C or a kill) reproduces the uninterrupted run bit for
+  bit, as above; any :math:`N \ge S_0` reproduces the first :math:`S_0` steps too;
+* :math:`N` smaller than the steps already done is refused (a run cannot be shortened), and
+  so is :math:`N` equal to them when the run has finished (``summary.json`` exists); a run
+  killed after its last checkpoint but before ``summary.json`` is completed without
+  training;
+* to decay over a longer horizon, start a new run (another ``out``, or ``overwrite=True``).
+
+``metrics.jsonl`` keeps one row per step and split across resumes: rows written after the
+checkpoint a resume starts from are dropped, and a validation row already written is not
+written again.
+
+Runs are never overwritten by accident
+~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+A new run into a folder that holds ``last.npz``, ``best.npz``, ``summary.json`` or
+``metrics.jsonl`` is refused with :class:`FileExistsError` (exit status 2 on the command
+line) before anything is written: continue it with ``resume=True`` (``--resume``), replace it
+with ``overwrite=True`` (``--overwrite``), or choose another ``out``. A NaN or inf stops the
+run before the bad update is applied (:class:`NonFiniteError`) and leaves ``last.npz`` and
+``best.npz`` as they were: the message names the last good checkpoint, from which the run
+can be resumed (with a lower ``lr``, say, in a new run started from its weights).
+
 Files written to ``out``
 ------------------------
 ``metrics.jsonl``
