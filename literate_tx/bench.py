@@ -6,6 +6,8 @@ Run ``python -m literate_tx.bench`` (or ``nox -s bench``, or ``literate-tx bench
         --out bench_results
 
 It writes ``benchmark_results.json`` and ``report.txt`` into ``--out`` and prints the report.
+``--time-to-quality`` measures instead validation loss against wall-clock time per backend
+(:mod:`literate_tx.quality`) and writes ``quality_results.json`` and ``quality_report.txt``.
 
 What is measured
 ----------------
@@ -846,6 +848,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="few repeats, 32 generated tokens: a smoke run")
     parser.add_argument("--out", default="bench_results",
                         help="folder for benchmark_results.json and report.txt")
+    group = parser.add_argument_group(
+        "time to quality", "validation loss against wall-clock time (literate_tx.quality)")
+    group.add_argument("--time-to-quality", action="store_true",
+                       help="train each backend for --budget seconds on the same data and "
+                       "report its validation loss over time (instead of the timings)")
+    group.add_argument("--budget", type=float, default=90.0,
+                       help="seconds of training per backend (default 90: about 5 minutes)")
+    group.add_argument("--recipe", default="tiny", help="training recipe (default tiny)")
+    group.add_argument("--quality-backends", default="numpy-fast,torch,torch-compiled",
+                       help="comma-separated: numpy-fast, torch, torch-compiled")
+    group.add_argument("--evals", type=int, default=12,
+                       help="validation points per backend after the first (default 12)")
     return parser
 
 
@@ -869,6 +883,8 @@ def run(args: argparse.Namespace) -> int:
     >>> code
     0
     """
+    if getattr(args, "time_to_quality", False):
+        return _run_quality(args)
     results = run_suite(
         presets=_split(args.presets), backends=_split(args.backends), dtypes=_split(args.dtypes),
         ops=_split(args.ops),
@@ -885,6 +901,22 @@ def run(args: argparse.Namespace) -> int:
     (out / "report.txt").write_text(report)
     print(format_report(results, compact=True) if args.compact else report)
     print(f"wrote {out / 'benchmark_results.json'} and {out / 'report.txt'}")
+    return 0
+
+
+def _run_quality(args: argparse.Namespace) -> int:
+    from .quality import format_quality_report, time_to_quality
+
+    results = time_to_quality(recipe=args.recipe, budget=args.budget,
+                              backends=_split(args.quality_backends), evals=args.evals,
+                              threads=args.threads or 1)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "quality_results.json").write_text(json.dumps(results, indent=1))
+    report = format_quality_report(results)
+    (out / "quality_report.txt").write_text(report + "\n")
+    print(report)
+    print(f"wrote {out / 'quality_results.json'} and {out / 'quality_report.txt'}")
     return 0
 
 

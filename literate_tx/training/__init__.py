@@ -37,9 +37,12 @@ Tasks
     ``9``. Only the answer has a target, so the training loss is the answer's cross-entropy.
     Validation and test accuracy are exact match of the greedy answer, per operation.
 ``text``
-    A character-level language model of :func:`literate_tx.data.default_corpus` (or a file, or
-    Tiny Shakespeare), cut 90/10 into train and validation text; validation reports the loss,
-    the perplexity :math:`e^{\mathcal{L}}` and next-character accuracy.
+    A language model of :func:`literate_tx.data.default_corpus` (or a file, Tiny Shakespeare,
+    a folder of ``.txt`` files, a JSON Lines file or a Hugging Face dataset, the last three
+    through a memory-mapped token file: :mod:`literate_tx.data.corpus`) on character, word or
+    BPE tokens (``tokenizer``), cut 90/10 into train and validation text; validation reports
+    the loss, the perplexity :math:`e^{\mathcal{L}}` and next-token accuracy. Named recipes
+    of model and training fields: :mod:`literate_tx.training.recipes`.
 
 Exact resume
 ------------
@@ -123,15 +126,18 @@ Examples
 from .after import evaluate_checkpoint, load_trained, sample_text
 from .config import DATASETS, SCHEDULES, TASKS, TrainConfig, default_config
 from .engines import NonFiniteError
+from .recipes import RECIPES, Recipe, recipe_fields
 from .tasks import DigitsCodec
 from .trainer import Trainer, TrainResult, format_summary, train
 
 __all__ = [
     "DATASETS",
+    "RECIPES",
     "SCHEDULES",
     "TASKS",
     "DigitsCodec",
     "NonFiniteError",
+    "Recipe",
     "TrainConfig",
     "TrainResult",
     "Trainer",
@@ -139,6 +145,7 @@ __all__ = [
     "evaluate_checkpoint",
     "format_summary",
     "load_trained",
+    "recipe_fields",
     "sample_text",
     "train",
 ]
