@@ -1,5 +1,5 @@
-"""Developer and CI sessions: ``nox -s tests``, ``hf``, ``docs``, ``browser``, ``lab``, ``lint``,
-``bench``.
+"""Developer and CI sessions: ``nox -s tests``, ``hf``, ``data``, ``docs``, ``browser``, ``lab``,
+``lint``, ``bench``.
 
 PyTorch is always installed from an exact pin, ``LTX_TORCH_SPEC`` (default ``torch==2.13.0``,
 a CPU wheel on the project's machines). An unpinned ``torch`` resolves to a multi-GB CUDA build;
@@ -84,6 +84,18 @@ def hf(session: nox.Session) -> None:
     _install_torch(session)  # first: transformers then finds the pinned CPU build
     session.install("-e", ".[test,hf]")
     session.run("pytest", *(session.posargs or HF_TESTS), env=_quiet_home(session))
+
+
+DATA_TESTS = ["tests/test_corpus.py", "literate_tx/data/corpus.py"]
+
+
+@nox.session
+def data(session: nox.Session) -> None:
+    """Corpora with Hugging Face ``datasets`` (the ``data`` extra): the token-file tests,
+    including the dataset each test builds and saves itself (no download)."""
+    _install_torch(session)  # first, so that nothing below can pull another torch
+    session.install("-e", ".[test,data]")
+    session.run("pytest", *(session.posargs or DATA_TESTS), env=_quiet_home(session))
 
 
 def _vendor_mathjax(session: nox.Session) -> None:
