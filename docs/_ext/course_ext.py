@@ -144,6 +144,50 @@ def _patch_math_domain(app):
     MathDomain.resolve_xref = resolve_xref
 
 
+# -- one block's backward pass, traced by the pure-Python backend ---------------------------------
+#: For each backward step of a pre-norm block (as the pure-Python trace names it): the rule.
+_BACKWARD_RULES = {
+    "d block output": "the gradient arriving from the block above (or the final norm)",
+    "d mlp output": "residual sum: copied unchanged into the MLP branch, eq. (residual)",
+    "d mlp activation": "through W_down: dh = dy W_down^T, eq. (linear-backward)",
+    "d mlp up pre-activation": "times the activation's derivative, eq. (activations)",
+    "d residual stream after attention": "MLP branch (through mlp_norm, eq. (ln-backward)) "
+                                         "+ the residual copy",
+    "d attention output": "residual sum: copied into the attention branch, eq. (residual)",
+    "d heads merged": "through W_o, then split into heads, eq. (attn-backward)",
+    "d attention weights": "da = dy v^T, eq. (attn-backward)",
+    "d attention scores": "softmax backward, eq. (softmax-backward), times 1/sqrt(D)",
+    "d queries": "dq = ds k, eq. (attn-backward)",
+    "d keys": "dk = ds^T q, eq. (attn-backward)",
+    "d values": "dv = a^T dy, eq. (attn-backward)",
+    "d block input": "q, k, v projections back (eq. (linear-backward)), attn_norm "
+                     "(eq. (ln-backward)), + the residual copy",
+}
+
+
+class BackwardTraceDirective(SphinxDirective):
+    """A literal table: one pre-norm block's backward pass, step by step, from the trace."""
+
+    def run(self):
+        import numpy as np
+
+        import literate_tx as ltx
+        from literate_tx.python_backend.trace import Trace
+
+        cfg = ltx.ModelConfig(vocab_size=16, d_model=8, n_layers=1, n_heads=2, d_ff=16,
+                              max_seq_len=8)
+        trace = Trace()
+        model = ltx.create_model(cfg, backend="python", seed=0, dtype="float64", trace=trace)
+        model.loss_and_grads(np.array([[1, 5, 2, 7]]), np.array([[5, 2, 7, 3]]))
+        rows = [r for r in trace.records if r.phase == "backward" and r.where == "block 0"]
+        lines = [f"{'step':<35}{'shape':<25}{'std':>9}   rule", "-" * 110]
+        for r in rows:
+            rule = _BACKWARD_RULES.get(r.step, "")
+            lines.append(f"{r.step:<35}{r.shape_text():<25}{r.std:>9.2e}   {rule}")
+        text = "\n".join(lines)
+        return [nodes.literal_block(text, text)]
+
+
 # -- the gallery in learning order ---------------------------------------------------------------
 class GalleryOrder:
     """sphinx-gallery sort key: the examples in the order a learner should read them.
@@ -226,6 +270,7 @@ def setup(app):
                  texinfo=(_skip, _skip))
     app.add_directive("solution", SolutionDirective)
     app.add_directive("equation-code", EquationCodeDirective)
+    app.add_directive("backward-trace", BackwardTraceDirective)
     app.connect("doctree-resolved", _label_numbers)
     app.connect("builder-inited", _patch_math_domain)
     app.connect("doctree-read", _download_link)
