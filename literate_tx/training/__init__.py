@@ -94,8 +94,8 @@ A new run into a folder that holds ``last.npz``, ``best.npz``, ``summary.json`` 
 line) before anything is written: continue it with ``resume=True`` (``--resume``), replace it
 with ``overwrite=True`` (``--overwrite``), or choose another ``out``. A NaN or inf stops the
 run before the bad update is applied (:class:`NonFiniteError`) and leaves ``last.npz`` and
-``best.npz`` as they were: the message names the last good checkpoint, from which the run
-can be resumed (with a lower ``lr``, say, in a new run started from its weights).
+``best.npz`` as they were: the message names the last good checkpoint (a NaN from too high
+a learning rate needs a new run with a lower ``lr``).
 
 Files written to ``out``
 ------------------------
