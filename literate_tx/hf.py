@@ -297,17 +297,32 @@ def _ours_text(names: tuple[str, ...]) -> str:
     return f"``{prefix}{{{','.join(n[len(prefix):] for n in names)}}}``"
 
 
-def mapping_table(family: str) -> str:
-    r"""The mapping of ``family`` as a reStructuredText table (Hugging Face name, ours, how).
+def mapping_table(family: str, *, fmt: str = "rst") -> str:
+    r"""The mapping of ``family`` as a table (Hugging Face name, ours, how).
+
+    Parameters
+    ----------
+    family : {"gpt2", "llama"}
+    fmt : {"rst", "markdown"}
+        reStructuredText (as in this module's docstring) or a Markdown pipe table.
 
     Examples
     --------
     >>> print(mapping_table("gpt2").splitlines()[3])
-    ``transformer.wte.weight``                ``embed.tokens``                              as is
+    ``transformer.wte.weight``                ``embed.tokens``                 as is
+    >>> print(mapping_table("llama", fmt="markdown").splitlines()[4])
+    | `model.layers.{i}.self_attn.q_proj.weight` | `blocks.{i}.attn.w_q` | transposed |
     """
+    if fmt not in ("rst", "markdown"):
+        raise ValueError(f"fmt={fmt!r} is not supported; allowed: 'rst', 'markdown'")
+    header = (f"{ARCHITECTURES[_check_family(family)]} tensor", "canonical parameter", "how")
     rows = [(f"``{r.hf}``", _ours_text(r.ours), _HOW_TEXT[r.how])
             for r in mapping_rules(family)]
-    header = (f"{ARCHITECTURES[family]} tensor", "canonical parameter", "how")
+    if fmt == "markdown":
+        lines = [f"| {' | '.join(header)} |", "|---|---|---|"]
+        lines += [f"| {a.replace('``', '`')} | {b.replace('``', '`')} | {c} |"
+                  for a, b, c in rows]
+        return "\n".join(lines)
     widths = [max(len(row[k]) for row in [*rows, header]) for k in range(3)]
     rule = "  ".join("=" * w for w in widths)
     lines = [rule, "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip(),
