@@ -89,6 +89,10 @@ KEY_PAGES = [
     "auto_examples/plot_architecture_ablation.html",
     "notebooks/gradients_by_hand.html",
     "notebooks/one_step_three_backends.html",
+    "course/index.html",
+    "course/step2_one_head.html",
+    "course/step6_compare.html",
+    "course/backprop_by_hand.html",
 ]
 # Pages that must show at least this many figures (a plot that silently fails to display
 # leaves no <img> behind for the image check to catch).
@@ -96,6 +100,15 @@ MIN_FIGURES = {
     "auto_examples/plot_python_trace.html": 1,
     "auto_examples/plot_architecture_ablation.html": 2,
     "notebooks/gradients_by_hand.html": 1,
+    # The course: every step plots its loss; steps 2, 4 and 5 add a figure or a diagram.
+    "course/step1_bigram.html": 1,
+    "course/step2_one_head.html": 2,
+    "course/step3_multi_head.html": 1,
+    "course/step4_block.html": 2,
+    "course/step5_gpt.html": 2,
+    "course/step6_compare.html": 1,
+    # One figure per derivation chapter (matplotlib's plot directive, drawn at build time).
+    **{f"derived/{chapter}.html": 1 for chapter in CHAPTERS if chapter != "attention"},
 }
 # Generated pages that carry no content of their own.
 SKIP_PAGES = ("genindex.html", "search.html", "py-modindex.html")
@@ -187,6 +200,27 @@ def test_internal_links_and_anchors_resolve():
     print(f"checked {checked} internal links")
     assert checked > 100
     assert not broken, f"{len(broken)} broken internal links:\n" + "\n".join(broken[:50])
+
+
+@needs_site
+def test_course_site():
+    """The course's promises, read from the built HTML: folded solutions, equations shown by
+    the labels the code cites, and a downloadable notebook for every notebook page."""
+    site = _site()
+    for step in ("step1_bigram", "step2_one_head", "step3_multi_head", "step4_block",
+                 "step5_gpt", "backprop_by_hand"):
+        html = (site / "course" / f"{step}.html").read_text(encoding="utf-8")
+        assert '<details class="ltx-solution">' in html, f"{step}: no folded solution"
+        notebook = site / "_notebooks" / "course" / f"{step}.ipynb"
+        assert notebook.is_file(), f"{step}: no {notebook.name} to download"
+        assert f"_notebooks/course/{step}.ipynb" in html, f"{step}: no download link"
+    for chapter in CHAPTERS:
+        html = (site / "derived" / f"{chapter}.html").read_text(encoding="utf-8")
+        assert "Equations in the code" in html, chapter
+        assert '<details class="ltx-solution">' in html, f"{chapter}: no exercise solution"
+    attention = (site / "derived" / "attention.html").read_text(encoding="utf-8")
+    assert '<span class="eqno">(attn-qkv)' in attention  # the label, not a running number
+    assert "eq. (attn-qkv)" in attention  # ... next to the code line that cites it
 
 
 @pytest.fixture(scope="module")

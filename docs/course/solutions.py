@@ -322,8 +322,8 @@ def softmax_backward_by_hand(dp: np.ndarray, p: np.ndarray) -> np.ndarray:
 def uniform_causal_weights(T: int) -> np.ndarray:
     r"""Attention: the weights when every score is equal (e.g. all-zero query weights).
 
-    Row :math:`t` may attend to the :math:`t + 1` positions :math:`u \le t`; equal scores give
-    each of them :math:`1 / (t + 1)` — the running mean of the values.
+    Row :math:`i` may attend to the :math:`i + 1` positions :math:`j \le i`; equal scores give
+    each of them :math:`1 / (i + 1)` — the head outputs the running mean of the values.
     """
     visible = np.tril(np.ones((T, T)))
     return visible / visible.sum(axis=1, keepdims=True)
