@@ -6,14 +6,9 @@ the equations are derived), as the pure-Python ones live in
 module keeps the short import working — ``from literate_tx.optim import AdamW`` — and loads the
 NumPy backend only when one of its names is first used, so importing it imports no backend.
 
-=========================  ====================================================
-name                       defined in
-=========================  ====================================================
-``SGD``, ``Adam``,         :mod:`literate_tx.numpy_backend.optim`
-``AdamW``, ``Optimizer``,
-``clip_grad_norm``
-``default_decay_filter``   :mod:`literate_tx.optim_rules`
-=========================  ====================================================
+* ``SGD``, ``Adam``, ``AdamW``, ``Optimizer``, ``clip_grad_norm``: defined in
+  :mod:`literate_tx.numpy_backend.optim`;
+* ``default_decay_filter``: defined in :mod:`literate_tx.optim_rules`.
 
 Examples
 --------
