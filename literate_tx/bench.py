@@ -860,6 +860,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                        help="comma-separated: numpy-fast, torch, torch-compiled")
     group.add_argument("--evals", type=int, default=12,
                        help="validation points per backend after the first (default 12)")
+    group.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                       help="change a TrainConfig field of the recipe, e.g. --set "
+                       "batch_size=16 (repeatable)")
     return parser
 
 
@@ -905,11 +908,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_quality(args: argparse.Namespace) -> int:
+    import yaml
+
     from .quality import format_quality_report, time_to_quality
 
+    overrides = {}
+    for item in args.set:
+        field, sep, value = item.partition("=")
+        if not sep or not field:
+            raise ValueError(f"--set {item!r}: use FIELD=VALUE, e.g. --set batch_size=16")
+        overrides[field.strip()] = yaml.safe_load(value)
     results = time_to_quality(recipe=args.recipe, budget=args.budget,
                               backends=_split(args.quality_backends), evals=args.evals,
-                              threads=args.threads or 1)
+                              threads=args.threads or 1, overrides=overrides)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "quality_results.json").write_text(json.dumps(results, indent=1))

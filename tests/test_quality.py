@@ -64,11 +64,14 @@ def test_bad_settings(kwargs, message):
 
 
 def test_bench_command_writes_the_results(tmp_path, capsys):
+    small = [f"--set={k}={v}" for k, v in SMALL.items()]
     code = main(["bench", "--time-to-quality", "--budget", "0.2", "--evals", "1",
-                 "--quality-backends", "numpy-fast", "--out", str(tmp_path)])
+                 "--quality-backends", "numpy-fast", *small, "--out", str(tmp_path)])
     assert code == 0
     results = json.loads((tmp_path / "quality_results.json").read_text())
     assert results["recipe"] == "tiny"
-    assert results["model"]["d_model"] == 128
+    assert results["model"]["d_model"] == 16  # --set overrides the recipe
+    assert results["model"]["lr"] == 3e-3  # the rest is the recipe's
     assert (tmp_path / "quality_report.txt").read_text().startswith("time to quality")
     assert "not measured" in capsys.readouterr().out
+    assert main(["bench", "--time-to-quality", "--set", "oops", "--out", str(tmp_path)]) == 2
