@@ -52,6 +52,20 @@ def test_every_public_name_is_in_its_chapter(chapter):
     assert not missing, f"docs/derived/{chapter}.rst does not document {missing}"
 
 
+def test_every_cited_equation_label_exists():
+    """The labels the code cites in its comments (``# eq. (ln-forward)``) and docstrings
+    (``:eq:`ln-forward```) are labels of displayed equations: the reader sees the same name."""
+    labels, cited = set(), {}
+    for path in sorted((ROOT / "literate_tx").rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        labels |= set(re.findall(r":label:\s*([\w-]+)", text))
+        for match in re.finditer(r"\beqs?\.\s*\(([A-Za-z][\w-]*)\)|:eq:`([\w-]+)`", text):
+            cited.setdefault(match.group(1) or match.group(2), path.relative_to(ROOT))
+    assert len(labels) > 20
+    missing = {label: str(path) for label, path in cited.items() if label not in labels}
+    assert not missing, f"cited equation labels that no docstring defines: {missing}"
+
+
 def _committed(paths: list[Path]) -> list[Path]:
     """The paths git tracks (all of them outside a git checkout): work in progress that is not
     committed yet does not need its documentation yet."""
