@@ -42,12 +42,14 @@ GPT2Tokenizer.from_bpe(bpe).save_files(folder)
 try:
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
+    from transformers.utils import logging as hf_logging
 except ImportError:
     cfg = ltx.gpt2_config(vocab_size=bpe.vocab_size, d_model=32, n_layers=2, n_heads=4,
                           max_seq_len=64, init_std=0.3)
     save_hf(ltx.create_model(cfg, seed=0), folder)
     written_by = "literate_tx.hf.save_hf"
 else:
+    hf_logging.disable_progress_bar()
     torch.manual_seed(0)
     end_of_text = bpe.vocab_size - 1  # <|endoftext|>, the last id, as in GPT-2
     hf_model = GPT2LMHeadModel(GPT2Config(vocab_size=bpe.vocab_size, n_embd=32, n_layer=2,
