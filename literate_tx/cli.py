@@ -78,6 +78,13 @@ def _int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
 
 
+def _seed(text: str) -> int:
+    value = _int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
+    return value
+
+
 def _float(text: str) -> float:
     try:
         return float(text)
@@ -271,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-p", type=_float, default=None,
                    help="nucleus sampling, P in (0, 1]: only from the fewest most probable "
                    "tokens whose probabilities add up to at least P (default: all)")
-    p.add_argument("--seed", type=_int, default=None,
+    p.add_argument("--seed", type=_seed, default=None,
                    help="seed of the sampling; the same seed gives the same text in every "
                    "backend (default: a new sample each run)")
     p.add_argument("--backend", choices=["numpy", "python", "torch"], default="numpy",
@@ -450,6 +457,9 @@ def _continue(model, tokenizer, prompt: str, opts: dict[str, Any]) -> str:
     from .training import DigitsCodec, sample_text
 
     ids = tokenizer.encode(prompt)
+    if not ids:
+        raise _UsageError(f"argument --prompt: {prompt!r} encodes to no tokens; give at least "
+                          "one character")
     new = sample_text(model, ids, opts["max_new_tokens"], temperature=opts["temperature"],
                       top_k=opts["top_k"], top_p=opts["top_p"], seed=opts["seed"])
     text = tokenizer.decode(new)
