@@ -441,6 +441,12 @@ class TrainConfig:
                 f"{given} is not allowed with task='digits', which makes its own examples; "
                 "a text corpus needs task='text'"
             )
+        if self.text_file is not None and self.dataset != "file":
+            raise ValueError(
+                f"text_file={self.text_file!r} is not allowed with dataset={self.dataset!r}, "
+                "which reads its own corpus: give one of them (text_file alone means "
+                "dataset='file')"
+            )
         if self.task == "text" and not self.sample_prompt:
             raise ValueError(
                 "sample_prompt='' is not allowed for task='text': the run ends by continuing "
