@@ -228,7 +228,7 @@ def test_config_files(run, capsys, tmp_path_factory, data):
 GENERATE_BAD = {
     "--temperature": _floats(0.0), "--top-k": _ints(0), "--top-p": _TOP_P,
     "--max-new-tokens": st.one_of(st.integers(max_value=-1).map(str), _JUNK),
-    "--backend": _not_in(["numpy", "python", "torch"]), "--fast": _JUNK,
+    "--backend": _not_in(["numpy", "python", "torch"]), "--fast": _JUNK, "--seed": _ints(-1),
 }
 
 

@@ -256,6 +256,10 @@ def test_killed_after_the_last_checkpoint_resume_writes_the_summary_once(tmp_pat
         (["--text-file", "/etc/hostname"], "argument --text-file: text_file='/etc/hostname' "
                                            "is not allowed with task='digits'"),
         (["--seed", "-1"], "argument --seed: seed=-1 is not allowed"),
+        (["--task", "text", "--dataset", "shakespeare", "--text-file", "a.txt"],
+         "argument --text-file: text_file='a.txt' is not allowed with dataset='shakespeare'"),
+        (["--task", "text", "--sample-prompt", ""],
+         "argument --sample-prompt: sample_prompt='' is not allowed for task='text'"),
     ],
 )
 def test_inputs_that_would_waste_a_run_are_refused_up_front(tmp_path, argv, message, capsys):
