@@ -29,6 +29,11 @@ from the simplest to the one GPT-2 uses:
     byte-level byte-pair encoding (Sennrich et al. 2016, GPT-2 2019), the
     compromise between the two, and eq. (2) holds for **every** text.
 
+A fourth, :class:`GPT2Tokenizer`, is the same algorithm read from GPT-2's own
+files, ``vocab.json`` and ``merges.txt``, with GPT-2's split pattern exactly
+(:func:`gpt2_split_regex`), so that a published GPT-2 model gets the ids it
+was trained on (see :mod:`literate_tx.hf`).
+
 Byte-pair encoding
 ------------------
 Write the text as UTF-8 bytes, so the starting vocabulary is the 256 possible
