@@ -478,12 +478,13 @@ class TrainConfig:
             raise ValueError(f"vocab_size={v!r} is not allowed; vocab_size must be an int "
                              "(or None)")
         n_special = len(DEFAULT_SPECIAL_TOKENS)
-        if self.task == "digits" and (self.tokenizer != "char" or self.data_path is not None
-                                      or self.tokenizer_file is not None):
+        given = [f"{name}={getattr(self, name)!r}" for name, default in
+                 (("tokenizer", "char"), ("data_path", None), ("tokenizer_file", None))
+                 if getattr(self, name) != default]
+        if self.task == "digits" and given:
             raise ValueError(
-                f"tokenizer={self.tokenizer!r}, data_path={self.data_path!r}, tokenizer_file="
-                f"{self.tokenizer_file!r}: not allowed with task='digits', whose vocabulary "
-                "and examples are fixed; use task='text'"
+                f"{', '.join(given)} is not allowed with task='digits', whose vocabulary and "
+                "examples are fixed; use task='text'"
             )
         if self.dataset in CORPUS_DATASETS and self.data_path is None:
             raise ValueError(f"dataset={self.dataset!r} is not allowed without data_path=PATH")
@@ -494,8 +495,10 @@ class TrainConfig:
                 + (" (a single text file: text_file=PATH)" if self.dataset == "file" else "")
             )
         if self.dataset == "tokens" and (self.tokenizer_file is not None or v is not None):
-            raise ValueError("dataset='tokens' reads the tokenizer written by `literate-tx "
-                             "prepare`; leave tokenizer_file and vocab_size unset")
+            given = (f"tokenizer_file={self.tokenizer_file!r}" if self.tokenizer_file
+                     is not None else f"vocab_size={v!r}")
+            raise ValueError(f"{given} is not allowed with dataset='tokens', which reads the "
+                             "tokenizer written by `literate-tx prepare`; leave it unset")
         if self.tokenizer_file is not None:
             return  # the file decides the vocabulary (checked against vocab_size on loading)
         if self.tokenizer == "char" and v is not None:
