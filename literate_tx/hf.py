@@ -968,6 +968,8 @@ def save_hf(model, directory: str | os.PathLike) -> None:
         Anything with ``.config`` and ``.parameters()``, or a configuration with its canonical
         parameters (e.g. what :func:`load_hf` returns). The configuration must be GPT-2 or
         Llama shaped (:func:`family_of`); the weights keep their dtype (float32 or float64).
+        Llama has no dropout on its residual branches, so a Llama-shaped model's ``dropout``
+        (which acts in training only) is written as ``attention_dropout = 0``.
     directory : str or path-like
 
     Raises
