@@ -43,10 +43,10 @@ def _rel_err(a, b) -> float:
     return float(np.max(np.abs(a - b))) / max(float(np.max(np.abs(b))), 1e-30)
 
 
-def _model(backend, cfg, params):
+def _model(backend, cfg, params, fast=False):
     if backend == "torch":
         pytest.importorskip("torch")
-    return ltx.create_model(cfg, backend=backend, params=params, dtype="float64")
+    return ltx.create_model(cfg, backend=backend, params=params, dtype="float64", fast=fast)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -77,10 +77,11 @@ def test_grouped_query_is_multi_head_with_repeated_key_value_weights(backend, da
         assert err <= TOL, f"{backend}: gradient of {name}: {err:.2e}"
 
 
+@pytest.mark.parametrize("fast", [False, True], ids=["plain", "fast"])
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_the_kv_cache_holds_only_the_key_value_heads(backend):
+def test_the_kv_cache_holds_only_the_key_value_heads(backend, fast):
     cfg = ltx.ModelConfig(11, 16, 2, 4, 12, 9, n_kv_heads=2, position="rope")
-    model = _model(backend, cfg, random_params(cfg, seed=3))
+    model = _model(backend, cfg, random_params(cfg, seed=3), fast)
     _, kv = model.decode(np.array([[1, 2, 3]]))
     _, kv = model.decode(np.array([[4]]), kv)
     assert len(kv) == cfg.n_layers
