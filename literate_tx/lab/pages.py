@@ -58,6 +58,14 @@ def main() -> None:
 
 
 # ============================================================================ shared widgets
+def _short(path: str) -> str:
+    """A path as the pages show it: relative to the runs folder when it lies inside it."""
+    try:
+        return str(Path(path).relative_to(_root()))
+    except ValueError:
+        return str(path)
+
+
 def _checkpoints() -> list[str]:
     found = []
     for folder in runs.find_runs(_root()):
@@ -68,7 +76,7 @@ def _checkpoints() -> list[str]:
 def _pick_checkpoint(key: str) -> str:
     found = _checkpoints()
     options = found + ["another file..."]
-    choice = st.selectbox("Checkpoint", options, key=f"{key}_ckpt",
+    choice = st.selectbox("Checkpoint", options, key=f"{key}_ckpt", format_func=_short,
                           help="best.npz / last.npz of the runs under the runs folder")
     if choice == "another file...":
         choice = st.text_input("Path of a checkpoint (.npz)", key=f"{key}_path")
@@ -367,7 +375,8 @@ def compare_page() -> None:
         st.info(f"no runs under {_root()}; train one on the Train page")
         return
     chosen = st.multiselect("Runs (up to 4)", found, default=found[:min(2, len(found))],
-                            max_selections=runs.MAX_COMPARED, key="r_runs")
+                            max_selections=runs.MAX_COMPARED, key="r_runs",
+                            format_func=_short)
     summaries = runs.compare_runs(chosen)
     axis = st.radio("x axis", ("step", "wall time", "FLOPs"), horizontal=True, key="r_axis")
     train_series, val_series, ppl_series = {}, {}, {}
