@@ -264,6 +264,11 @@ def init(info: DistInfo, device: str) -> DistInfo:
 
     if not dist.is_available():  # pragma: no cover - every PyTorch wheel has it
         raise RuntimeError("this PyTorch was built without torch.distributed")
+    if device.startswith("cuda"):
+        import torch
+
+        # NCCL's communicators use the current device: one GPU per process
+        torch.cuda.set_device(torch.device(device))
     if not dist.is_initialized():
         backend = "nccl" if device.startswith("cuda") else "gloo"
         method = os.environ.get(INIT_METHOD_ENV) or "env://"
