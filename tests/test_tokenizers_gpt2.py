@@ -60,7 +60,7 @@ def test_split_matches_gpt2s_pattern_on_every_assigned_code_point():
     chars = [chr(c) for c in range(sys.maxunicode + 1)
              if unicodedata.category(chr(c)) not in ("Cn", "Cs")]
     ours = gpt2_split_regex()
-    for joiner in ("", " ", "1", " \n\x1c"):
+    for joiner in ("", " 1\x1c"):
         text = joiner.join(chars)
         assert ours.findall(text) == reference.findall(text), repr(joiner)
 
