@@ -727,6 +727,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (_UsageError, ValueError, OSError, ImportError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
+    except MemoryError:
+        print(f"{prog}: error: out of memory; reduce --batch-size, --seq-len or the model's "
+              "size", file=sys.stderr)
+        return 2
     except NonFiniteError as exc:
         print(f"{prog}: failed: {exc}", file=sys.stderr)
         return 1
