@@ -33,7 +33,9 @@ The ratio
     reaches :math:`\mathcal{L}^\star` (linear interpolation between the two evaluations
     around it; ``None`` if it never does within the budget). The report gives
     :math:`t_{\text{numpy-fast}}(\mathcal{L}^\star) / t_{\text{torch}}(\mathcal{L}^\star)`:
-    below 1, the NumPy speed path reaches PyTorch's quality sooner.
+    below 1, the NumPy speed path reaches PyTorch's quality sooner. When it does not reach it
+    within the budget, the ratio of the times to the worse of the two last losses (a loss
+    both reached) is reported as well.
 
 Run it with ``literate-tx bench --time-to-quality --budget 90`` (or
 ``python -m literate_tx.bench --time-to-quality``): three backends of 90 s each plus the
@@ -169,7 +171,10 @@ def time_to_quality(*, recipe: str = "tiny", budget: float = 90.0,
     dict
         ``curves`` (one per backend: ``points`` of ``time``, ``step``, ``loss``,
         ``bits_per_char``), ``target`` (torch's last loss), ``reach`` (seconds to the target
-        per backend, or None), ``ratio_numpy_fast_to_torch`` and the settings and machine.
+        per backend, or None), ``ratio_numpy_fast_to_torch``, ``common_loss`` (the worse of
+        numpy-fast's and torch's last losses, which both reached) and
+        ``ratio_at_common_loss`` (the ratio of their times to it), and the settings and
+        machine.
 
     Examples
     --------
@@ -205,6 +210,14 @@ def time_to_quality(*, recipe: str = "tiny", budget: float = 90.0,
     ratio = None
     if reach.get("torch") and reach.get("numpy-fast") is not None:
         ratio = reach["numpy-fast"] / reach["torch"]
+    # the same ratio at the loss both reached (the worse of their last losses): always defined
+    common = common_ratio = None
+    if "torch" in by_name and "numpy-fast" in by_name:
+        common = max(by_name[b]["points"][-1]["loss"] for b in ("torch", "numpy-fast"))
+        t_np = _crossing(by_name["numpy-fast"]["points"], common)
+        t_torch = _crossing(by_name["torch"]["points"], common)
+        if t_np is not None and t_torch:
+            common_ratio = t_np / t_torch
     cfg = _config(recipe, "numpy-fast", "unused", seed, threads, overrides)
     return {
         "kind": "time-to-quality", "recipe": recipe, "budget_s": budget, "evals": evals,
@@ -214,11 +227,17 @@ def time_to_quality(*, recipe: str = "tiny", budget: float = 90.0,
         "environment": bench._environment(threads or 1),
         "curves": curves, "target": target, "reach": reach,
         "ratio_numpy_fast_to_torch": ratio,
+        "common_loss": common, "ratio_at_common_loss": common_ratio,
     }
 
 
 def format_quality_report(results: Mapping[str, Any]) -> str:
     r"""The result of :func:`time_to_quality` as a text table.
+
+    Columns: steps done in the budget, steps per second, the first step's time (with
+    ``torch.compile``'s compilation), steps per second after the first, the last validation
+    loss and its bits per character, and :math:`t(\mathcal{L}^\star)`, the training time at
+    which the backend first reached torch's last loss :math:`\mathcal{L}^\star`.
 
     Examples
     --------
@@ -229,8 +248,8 @@ def format_quality_report(results: Mapping[str, Any]) -> str:
     ...                            {"time": 1.0, "step": 5, "loss": 2.0,
     ...                             "bits_per_char": 2.885}]}]}))
     time to quality: recipe 'tiny', 1 s of training per backend, 1 thread(s)
-    backend          steps  steps/s  1st step  final loss  bits/char  reaches 2.0000 at
-    torch                5     5.00    0.20 s      2.0000      2.885              1.0 s
+    backend          steps  steps/s  1st step  2nd+ /s  final loss  bits/char  t(2.0000)
+    torch                5     5.00    0.20 s        -      2.0000      2.885        1.0 s
     numpy-fast / torch time to torch's final loss: not measured (needs numpy-fast and torch)
     curves (training seconds: validation loss):
       torch           0: 4.000, 1: 2.000
@@ -238,17 +257,19 @@ def format_quality_report(results: Mapping[str, Any]) -> str:
     lines = [f"time to quality: recipe {results['recipe']!r}, {results['budget_s']:g} s of "
              f"training per backend, {results['threads']} thread(s)"]
     target = results.get("target")
-    head = f"reaches {target:.4f} at" if target is not None else "reaches torch's loss"
+    head = f"t({target:.4f})" if target is not None else "t(torch's loss)"
     lines.append(f"{'backend':<15} {'steps':>6}  {'steps/s':>7}  {'1st step':>8}  "
-                 f"{'final loss':>10}  {'bits/char':>9}  {head}")
+                 f"{'2nd+ /s':>7}  {'final loss':>10}  {'bits/char':>9}  {head}")
     for c in results["curves"]:
         last = c["points"][-1]
         rate = c["steps"] / c["train_time"] if c["train_time"] else float("nan")
         t = results.get("reach", {}).get(c["backend"])
         when = f"{t:.1f} s" if t is not None else "not reached"
+        then = c.get("steps_per_s_after_first")
+        then = f"{then:.2f}" if then is not None else "-"
         lines.append(f"{c['backend']:<15} {c['steps']:>6}  {rate:>7.2f}  "
-                     f"{c['first_step_s']:>6.2f} s  {last['loss']:>10.4f}  "
-                     f"{last['bits_per_char']:>9.3f}  {when:>17}")
+                     f"{c['first_step_s']:>6.2f} s  {then:>7}  {last['loss']:>10.4f}  "
+                     f"{last['bits_per_char']:>9.3f}  {when:>11}")
     ratio = results.get("ratio_numpy_fast_to_torch")
     reach = results.get("reach", {})
     if ratio is not None:
@@ -258,6 +279,9 @@ def format_quality_report(results: Mapping[str, Any]) -> str:
     else:
         verdict = "not measured (needs numpy-fast and torch)"
     lines.append(f"numpy-fast / torch time to torch's final loss: {verdict}")
+    if results.get("ratio_at_common_loss") is not None:
+        lines.append(f"numpy-fast / torch time to the loss both reached "
+                     f"({results['common_loss']:.4f}): {results['ratio_at_common_loss']:.2f}")
     lines.append("curves (training seconds: validation loss):")
     for c in results["curves"]:
         pts = ", ".join(f"{p['time']:.0f}: {p['loss']:.3f}" for p in c["points"])

@@ -39,6 +39,9 @@ def test_curves_targets_and_ratio_have_the_promised_structure():
     else:
         assert r["ratio_numpy_fast_to_torch"] == pytest.approx(
             r["reach"]["numpy-fast"] / r["reach"]["torch"])
+    last = [c["points"][-1]["loss"] for c in r["curves"]]
+    assert r["common_loss"] == max(last)  # a loss both reached
+    assert r["ratio_at_common_loss"] is not None
     json.dumps(r)  # the results file is JSON
     assert "numpy-fast / torch" in format_quality_report(r)
 
