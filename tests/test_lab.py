@@ -197,6 +197,8 @@ def test_internals_gradients_are_the_models(checkpoint):
     assert found.loss == pytest.approx(float(loss))
     want = {r.name: r.norm for r in gradient_norms(grads, by="layer")}
     assert {g["name"]: g["norm"] for g in found.gradients} == pytest.approx(want)
+    for name, values in found.gradient_values.items():  # every entry of the group, once
+        assert np.linalg.norm(values) == pytest.approx(want[name])
     assert [r.hook for r in found.residual][:2] == ["blocks.0.resid_pre", "blocks.0.resid_mid"]
 
 
@@ -246,6 +248,17 @@ def _chart(at, key: str) -> dict:
                 .get("text") == key:
             return spec
     raise AssertionError(f"no chart {key!r}")
+
+
+def _values(data) -> np.ndarray:
+    """A chart's data array: a list, or Plotly's typed array ``{"dtype", "bdata"}``."""
+    if isinstance(data, dict) and "bdata" in data:
+        import base64
+
+        flat = np.frombuffer(base64.b64decode(data["bdata"]), dtype=data["dtype"])
+        shape = data.get("shape")
+        return flat.reshape([int(n) for n in str(shape).split(",")]) if shape else flat
+    return np.asarray(data)
 
 
 def test_train_page_trains_and_draws_the_runs_curves(tmp_path, monkeypatch):
@@ -331,6 +344,10 @@ def test_internals_compare_trace_and_benchmark_pages(root, monkeypatch):
     at = _page(_app(root, monkeypatch), "Internals")
     assert not at.error, [e.value for e in at.error]
     assert {t["name"] for t in _chart(at, "gradient per layer")["data"]} == {"norm", "RMS"}
+    at.selectbox(key="i_hook").set_value("gradient of blocks.0").run()
+    counts = _values(_chart(at, "gradient of blocks.0 values")["data"][0]["y"])
+    assert counts.sum() == sum(v.size for k, v in ltx.checkpoint.read_checkpoint(
+        runs.find_runs(root)[0] / "best.npz").params.items() if k.startswith("blocks.0."))
 
     _page(at, "Compare runs")
     assert not at.error, [e.value for e in at.error]

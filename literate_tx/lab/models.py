@@ -28,6 +28,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Iterator, Sequence
@@ -289,6 +290,8 @@ class Internals:
         The next-token loss on the prompt the gradients come from.
     values : dict of str to ndarray
         Every hooked activation, for histograms.
+    gradient_values : dict of str to ndarray
+        Every gradient entry of each layer group (flat), for histograms.
 
     Examples
     --------
@@ -301,6 +304,7 @@ class Internals:
     gradients: list[dict[str, Any]]
     loss: float | None
     values: dict[str, np.ndarray]
+    gradient_values: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
 
 def internals(loaded: Loaded, prompt: str) -> Internals:
@@ -319,8 +323,9 @@ def internals(loaded: Loaded, prompt: str) -> Internals:
     >>> found = internals(load(train(cfg, quiet=True).last_checkpoint), "Max ( 5 3 9 ) = 9")
     >>> [g["name"] for g in found.gradients]
     ['embed', 'blocks.0', 'blocks.1', 'final_norm', 'lm_head']
-    >>> found.activations[0].hook, found.loss > 0
-    ('embed.out', True)
+    >>> found.activations[0].hook, found.loss > 0, sorted(found.gradient_values) == sorted(
+    ...     g["name"] for g in found.gradients)
+    ('embed.out', True, True)
     """
     from ..inspection import activation_stats, gradient_norms, residual_norms
 
@@ -332,10 +337,20 @@ def internals(loaded: Loaded, prompt: str) -> Internals:
     if len(ids) >= 2:
         loss, grads = loaded.model.loss_and_grads([ids[:-1]], [ids[1:]])
         loss = float(loss)
+        groups: dict[str, list[np.ndarray]] = {}
         for row in gradient_norms(grads, by="layer"):
             gradients.append({"name": row.name, "norm": row.norm,
                               "rms": row.norm / math.sqrt(max(row.size, 1))})
-    return Internals(activation_stats(values), residual_norms(values), gradients, loss, values)
+            groups[row.name] = []
+        for name, g in grads.items():
+            group = next((k for k in groups if name == k or name.startswith(k + ".")), None)
+            if group is not None:
+                groups[group].append(np.asarray(g, dtype=np.float64).ravel())
+        grad_values = {k: np.concatenate(v) for k, v in groups.items() if v}
+    else:
+        grad_values = {}
+    return Internals(activation_stats(values), residual_norms(values), gradients, loss, values,
+                     grad_values)
 
 
 def histogram(values: np.ndarray, bins: int = 40) -> tuple[np.ndarray, np.ndarray]:

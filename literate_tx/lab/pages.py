@@ -358,8 +358,11 @@ def internals_page() -> None:
         fig.update_yaxes(title_text="RMS = ‖g‖₂ / √n", secondary_y=True)
         fig.update_layout(title="gradient per layer", barmode="group", **_LAYOUT)
         c1.plotly_chart(fig, key="i_grad")
-    hook = c2.selectbox("Histogram of", list(found.values), key="i_hook")
-    counts, edges = models.histogram(found.values[hook])
+    shown = {**found.values, **{f"gradient of {k}": v for k, v in
+                                found.gradient_values.items()}}
+    hook = c2.selectbox("Histogram of", list(shown), key="i_hook",
+                        help="any hooked activation, or the gradient of a layer's parameters")
+    counts, edges = models.histogram(shown[hook])
     fig = go.Figure(go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=counts,
                            width=np.diff(edges), name=hook))
     fig.update_layout(title=f"{hook} values", xaxis_title="value", yaxis_title="count",
