@@ -273,6 +273,20 @@ class Trainer:
         Updates done.
     schedule_steps : int
         The horizon of the learning-rate schedule: the ``steps`` the run started with.
+    dist : DistInfo
+        This process's rank among the processes of ``torchrun``
+        (:class:`~literate_tx.training.distributed.DistInfo`; one process without it).
+    is_main : bool
+        True for process 0, which alone evaluates, prints and writes ``config.out``.
+    device : str
+        Where the model trains, ``config.device`` resolved (``"auto"``: CUDA, MPS or the CPU).
+
+    Notes
+    -----
+    Started by ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) the trainer joins the
+    process group and trains one shared update per step on
+    :class:`~torch.nn.parallel.DistributedDataParallel`
+    (:mod:`literate_tx.training.distributed`); ``backend`` must then be ``"torch"``.
 
     Examples
     --------
