@@ -5,6 +5,8 @@ r"""Data for training and evaluating the transformer.
   answer-only targets, exact-match scoring.
 * :mod:`literate_tx.data.text` -- text corpora: the embedded *Alice in
   Wonderland*, any local file, Tiny Shakespeare downloaded and SHA-256 checked.
+* :mod:`literate_tx.data.corpus` -- larger corpora (a folder of ``.txt`` files, JSON Lines,
+  a Hugging Face dataset) tokenised once into a memory-mapped token file with a manifest.
 * :mod:`literate_tx.data.batching` -- (B, T) windows of a token stream with a
   caller-owned, resumable random generator.
 
