@@ -717,8 +717,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "lab": _cmd_lab}
     prog = f"literate-tx {args.command}"
     try:
-        if args.command in ("inspect", "bench"):  # before the work, not after it
-            _check_out_folder("--out", args.out)
+        out = getattr(args, "out", None)  # inspect, bench, prepare: checked before the work
+        if args.command != "train" and isinstance(out, str):  # (train: by the Trainer)
+            _check_out_folder("--out", out)
         return commands[args.command](args)
     except DownloadError as exc:  # an OSError, but not the user's: checked first
         print(f"{prog}: failed: {exc}\n(on the command line: --text-file /path/to/input.txt)",
