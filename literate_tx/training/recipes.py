@@ -42,13 +42,13 @@ Examples
 >>> cfg = default_config("text", recipe="small", lr=5e-4)
 >>> cfg.recipe, cfg.n_layers, cfg.d_model, cfg.lr
 ('small', 4, 256, 0.0005)
->>> sorted(RECIPES)
-['gpt2-124m', 'medium', 'small', 'tiny']
+>>> RECIPES
+RECIPES(tiny, small, medium, gpt2-124m)
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -82,11 +82,30 @@ class Recipe:
         object.__setattr__(self, "fields", MappingProxyType(dict(self.fields)))
 
 
+class _RecipeTable(Mapping):
+    """A read-only name -> :class:`Recipe` table whose repr lists the names (not every field)."""
+
+    def __init__(self, recipes: list[Recipe]):
+        self._recipes = {r.name: r for r in recipes}
+
+    def __getitem__(self, name: str) -> Recipe:
+        return self._recipes[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._recipes)
+
+    def __len__(self) -> int:
+        return len(self._recipes)
+
+    def __repr__(self) -> str:
+        return f"RECIPES({', '.join(self._recipes)})"
+
+
 _CHAR_COMMON = dict(task="text", activation="gelu_tanh", position="learned", norm="layernorm",
                     residual="pre", bias=True, schedule="cosine", beta2=0.99, grad_clip=1.0)
 
 #: The recipes by name, smallest first.
-RECIPES: Mapping[str, Recipe] = MappingProxyType({r.name: r for r in [
+RECIPES: Mapping[str, Recipe] = _RecipeTable([
     Recipe("tiny", "seed 003's Beginner: 2 layers, 4 heads, width 128, batch 64 (CPU, minutes)",
            dict(_CHAR_COMMON, out="runs/tiny", n_layers=2, n_heads=4, d_model=128, d_ff=512,
                 seq_len=128, batch_size=64, lr=3e-3, min_lr=3e-4, warmup_steps=100,
@@ -112,7 +131,7 @@ RECIPES: Mapping[str, Recipe] = MappingProxyType({r.name: r for r in [
                 lr=6e-4, min_lr=6e-5, warmup_steps=2000, steps=600000, schedule="cosine",
                 weight_decay=0.1, beta1=0.9, beta2=0.95, grad_clip=1.0, eval_every=2000,
                 eval_batches=200, checkpoint_every=2000)),
-]})
+])
 
 
 def recipe_fields(name: str) -> dict[str, Any]:
