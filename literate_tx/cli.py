@@ -269,9 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prompt", default=None, help="text to continue (default: the training "
                    "sample prompt; digits: e.g. 'Max ( 5 3 9 ) =')")
     p.add_argument("--max-new-tokens", type=_int, default=None,
-                   help="tokens to append, >= 0 (text: characters); may exceed the model's "
-                   "context, which then slides (default: 200 for a text model, 1 for a digits "
-                   "model: its answer)")
+                   help="tokens to append, >= 0 (characters, words or BPE tokens, as "
+                   "trained); may exceed the model's context, which then slides (default: 200 "
+                   "for a text model, 1 for a digits model: its answer)")
     p.add_argument("--temperature", type=_float, default=0.8, help="0 = greedy")
     p.add_argument("--top-k", type=_positive_int, default=None,
                    help="sample only from the K most probable tokens (default: all)")
