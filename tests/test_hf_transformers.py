@@ -227,3 +227,14 @@ def test_sharded_folder(tmp_path, float64_llama):
     a, b = load_hf(tmp_path / "one"), load_hf(tmp_path / "many")
     assert a[0] == b[0]
     assert all(np.array_equal(a[1][k], b[1][k]) for k in a[1])
+
+
+def test_a_bfloat16_checkpoint_loads_exactly(tmp_path):
+    """Published Llama weights are bfloat16: they widen to float32 without changing a bit."""
+    hf = _hf_model("llama", tied=False, bias=False, kv_heads=2, seed=1).to(torch.bfloat16)
+    hf.save_pretrained(tmp_path)
+    cfg, params = load_hf(tmp_path)
+    widened = {n: p.detach().to(torch.float32).numpy() for n, p in hf.named_parameters()}
+    expected = from_hf_state(cfg, "llama", widened)
+    assert all(params[k].dtype == np.float32 for k in params)
+    assert all(np.array_equal(params[k], expected[k]) for k in expected)
