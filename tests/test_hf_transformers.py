@@ -238,3 +238,21 @@ def test_a_bfloat16_checkpoint_loads_exactly(tmp_path):
     expected = from_hf_state(cfg, "llama", widened)
     assert all(params[k].dtype == np.float32 for k in params)
     assert all(np.array_equal(params[k], expected[k]) for k in expected)
+
+
+def test_run_with_cache_attention_equals_transformers(tmp_path):
+    """The weights ``run_with_cache`` returns are the ones ``transformers`` computes (GPT-2,
+    whose eager attention stays in float64)."""
+    hf = _hf_model("gpt2", tied=True, bias=True, kv_heads=None, seed=2)
+    hf.save_pretrained(tmp_path)
+    hf = transformers.AutoModelForCausalLM.from_pretrained(
+        tmp_path, dtype=torch.float64, attn_implementation="eager").eval()
+    cfg, params = load_hf(tmp_path, dtype="float64")
+    tokens = _tokens(5)
+    ref = hf(torch.as_tensor(tokens), output_attentions=True).attentions  # L of (B, H, T, T)
+    for backend in _backends(cfg):
+        model = ltx.create_model(cfg, backend=backend, params=params, dtype="float64")
+        _, cache = model.run_with_cache(tokens)
+        for i, weights in enumerate(ref):
+            np.testing.assert_allclose(cache[f"blocks.{i}.attn.weights"], weights.detach().numpy(),
+                                       rtol=0, atol=BOUND, err_msg=f"{backend} layer {i}")
