@@ -178,6 +178,12 @@ def _step_count(value: Any) -> int:
     return value
 
 
+def _horizon(value: Any) -> int:
+    if _step_count(value) < 1:
+        raise ValueError("not an int >= 1")
+    return value
+
+
 def _seconds(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
         raise ValueError("not a number >= 0")
@@ -220,7 +226,7 @@ def _resume_state(ckpt, path: Path) -> dict[str, Any]:
                            "the states of the 'data' and 'dropout' generators"),
         "schedule_steps": _meta_field({"schedule_steps": meta.get("schedule_steps",
                                                                   saved.steps)},
-                                      "schedule_steps", path, _step_count, "an int >= 1"),
+                                      "schedule_steps", path, _horizon, "an int >= 1"),
     }
     if saved.task == "text":
         state["tokenizer"] = _meta_field(meta, "tokenizer", path, _codec_from_json,
