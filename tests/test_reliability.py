@@ -311,6 +311,7 @@ def _rewrite(src: Path, dst: Path, change) -> Path:
         (lambda m: m.update(step="4"), "'step'='4' is not an int >= 0"),
         (lambda m: m.update(best=[1]), "'best'=[1]"),
         (lambda m: m.update(train_config=[]), "'train_config'=[]"),
+        (lambda m: m.update(schedule_steps=0), "'schedule_steps'=0 is not an int >= 1"),
     ],
 )
 def test_damaged_training_metadata_names_the_file_and_field(tmp_path, finished, change, field,
