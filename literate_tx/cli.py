@@ -161,6 +161,8 @@ _TRAIN_FLAGS: list[tuple[str, str, Any, str, dict]] = [
     ("--d-model", "d_model", _positive_int, "residual width C", {}),
     ("--n-layers", "n_layers", _positive_int, "transformer blocks L", {}),
     ("--n-heads", "n_heads", _positive_int, "attention heads H (must divide d_model)", {}),
+    ("--n-kv-heads", "n_kv_heads", _positive_int,
+     "key/value heads G, grouped-query attention (must divide n_heads; default n_heads)", {}),
     ("--d-ff", "d_ff", _positive_int, "feed-forward width F", {}),
     ("--norm", "norm", str, "normalisation", {"choices": ["layernorm", "rmsnorm", "none"]}),
     ("--residual", "residual", str, "where the norms sit",

@@ -195,6 +195,9 @@ class TrainConfig:
         run continues without it and says so.
     d_model, n_layers, n_heads, d_ff : int
         The model's sizes, as in :class:`~literate_tx.config.ModelConfig`.
+    n_kv_heads : int, optional
+        Key/value heads (grouped-query attention), a divisor of ``n_heads``; None (the
+        default) is one per query head.
     norm, residual, activation, position, bias, tie_embeddings, dropout
         The model's layout, as in :class:`~literate_tx.config.ModelConfig`.
     n_digits : int or (int, int)
@@ -289,6 +292,7 @@ class TrainConfig:
     d_model: int = 64
     n_layers: int = 2
     n_heads: int = 4
+    n_kv_heads: int | None = None
     d_ff: int = 256
     norm: str = "layernorm"
     residual: str = "pre"
@@ -379,6 +383,7 @@ class TrainConfig:
             integer(name, 0)
         integer("seq_len", 2, optional=True)  # one token would leave no context to learn
         integer("threads", 1, optional=True)
+        integer("n_kv_heads", 1, optional=True)
         integer("grad_accum", 1)
         number("lr", 0.0)
         number("min_lr", 0.0)
@@ -402,6 +407,11 @@ class TrainConfig:
         if self.d_model % self.n_heads:
             raise ValueError(
                 f"n_heads={self.n_heads} is not allowed; it must divide d_model={self.d_model}"
+            )
+        if self.n_kv_heads is not None and self.n_heads % self.n_kv_heads:
+            raise ValueError(
+                f"n_kv_heads={self.n_kv_heads} is not allowed; it must divide "
+                f"n_heads={self.n_heads} (or be left out: one key/value head per query head)"
             )
         if self.text_file is not None:
             if not isinstance(self.text_file, str) or not self.text_file:
@@ -640,10 +650,13 @@ class TrainConfig:
         --------
         >>> TrainConfig(d_model=32, n_heads=2).model_config(20, 8).d_head
         16
+        >>> TrainConfig(d_model=32, n_heads=4, n_kv_heads=2).model_config(20, 8).kv_heads
+        2
         """
         return ModelConfig(
             vocab_size=vocab_size, d_model=self.d_model, n_layers=self.n_layers,
-            n_heads=self.n_heads, d_ff=self.d_ff, max_seq_len=max_seq_len, norm=self.norm,
+            n_heads=self.n_heads, n_kv_heads=self.n_kv_heads, d_ff=self.d_ff,
+            max_seq_len=max_seq_len, norm=self.norm,
             residual=self.residual, activation=self.activation, position=self.position,
             bias=self.bias, tie_embeddings=self.tie_embeddings, dropout=self.dropout,
         )
