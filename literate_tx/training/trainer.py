@@ -243,8 +243,10 @@ class Trainer:
     resume : bool
         Continue the run saved in ``config.out/last.npz`` (its configuration must match
         ``config`` except for ``out``, ``steps``, ``eval_every``, ``eval_batches``,
-        ``checkpoint_every`` and ``device``). ``steps`` equal to the run's gives the same
-        result, bit for bit, as a run never stopped; a larger ``steps`` keeps the run's
+        ``checkpoint_every``, ``device``, ``grad_accum`` and ``compile``, which change the
+        arithmetic only by round-off; so does the number of ``torchrun`` processes).
+        ``steps`` equal to the run's gives the same result, bit for bit, as a run never
+        stopped (with the same ``grad_accum``, ``compile`` and processes); a larger ``steps`` keeps the run's
         learning-rate schedule and trains the extra steps at ``min_lr`` (see "Exact resume"
         in :mod:`literate_tx.training`); fewer steps than already done is an error.
     overwrite : bool
