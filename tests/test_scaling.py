@@ -303,3 +303,33 @@ def test_real_compile_trains_like_eager():  # pragma: no cover - opt-in
     for name, value in eager.engine.parameters().items():
         np.testing.assert_allclose(compiled.engine.parameters()[name], value, rtol=1e-4,
                                    atol=1e-5)
+
+
+@needs_torch
+def test_auto_prefers_cuda_then_mps_then_cpu(monkeypatch):
+    import literate_tx.training.distributed as distributed
+    from literate_tx.training.distributed import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index=0: "Test GPU")
+    assert resolve_device("auto", "torch", DistInfo()) == ("cuda", "cuda (auto: Test GPU)")
+    assert resolve_device("auto", "torch", DistInfo(1, 2, 1))[0] == "cuda:1"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(distributed, "_mps_available", lambda torch: True)
+    assert resolve_device("auto", "torch", DistInfo())[0] == "mps"
+    monkeypatch.setattr(distributed, "_mps_available", lambda torch: False)
+    assert resolve_device("auto", "torch", DistInfo())[0] == "cpu"
+    assert resolve_device("cpu", "torch", DistInfo()) == ("cpu", "cpu")
+
+
+@needs_torch
+def test_resume_may_change_grad_accum():
+    base = dict(device="cpu", dtype="float64", optimizer="sgd", lr=0.2, steps=4)
+    straight, _ = _train_torch(**base)
+    cfg = _cfg(backend="torch", **base)
+    Trainer(cfg, quiet=True).train(stop_after=2)
+    resumed = Trainer(cfg.replace(grad_accum=3), resume=True, quiet=True)
+    resumed.train()
+    for name, value in straight.engine.parameters().items():
+        np.testing.assert_allclose(resumed.engine.parameters()[name], value, rtol=1e-12,
+                                   atol=1e-14, err_msg=name)
