@@ -240,6 +240,10 @@ def test_training_on_a_prepared_folder(tmp_path):
     assert result.metrics["val"]["loss"] > 0
     with pytest.raises(ValueError, match="prepared with a 'bpe' tokenizer"):
         Trainer(cfg.replace(tokenizer="char", out=str(tmp_path / "run2")), quiet=True)
+    with pytest.raises(ValueError, match="vocab_size=512 but .* was prepared with 300 ids"):
+        Trainer(cfg.replace(vocab_size=512, out=str(tmp_path / "run3")), quiet=True)
+    # a recipe's vocab_size is accepted when the prepared tokenizer has it
+    assert Trainer(cfg.replace(vocab_size=300, out=str(tmp_path / "run4")), quiet=True)
 
 
 # ------------------------------------------------------------------------------ command line

@@ -504,11 +504,10 @@ class TrainConfig:
                 f"data_path is the corpus of dataset={', '.join(map(repr, CORPUS_DATASETS))}"
                 + (" (a single text file: text_file=PATH)" if self.dataset == "file" else "")
             )
-        if self.dataset == "tokens" and (self.tokenizer_file is not None or v is not None):
-            given = (f"tokenizer_file={self.tokenizer_file!r}" if self.tokenizer_file
-                     is not None else f"vocab_size={v!r}")
-            raise ValueError(f"{given} is not allowed with dataset='tokens', which reads the "
-                             "tokenizer written by `literate-tx prepare`; leave it unset")
+        if self.dataset == "tokens" and self.tokenizer_file is not None:
+            raise ValueError(f"tokenizer_file={self.tokenizer_file!r} is not allowed with "
+                             "dataset='tokens', which reads the tokenizer written by "
+                             "`literate-tx prepare`; leave it unset")
         if self.tokenizer_file is not None:
             return  # the file decides the vocabulary (checked against vocab_size on loading)
         if self.tokenizer == "char" and v is not None:

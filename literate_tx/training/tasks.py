@@ -243,6 +243,10 @@ def _open_corpus(cfg: TrainConfig, tokenizer=None):
             raise ValueError(f"tokenizer={cfg.tokenizer!r} but {cfg.data_path} was prepared "
                              f"with a {corpus.tokenizer.kind!r} tokenizer; pass --tokenizer "
                              f"{corpus.tokenizer.kind}")
+        if cfg.vocab_size is not None and cfg.vocab_size != corpus.tokenizer.vocab_size:
+            raise ValueError(f"vocab_size={cfg.vocab_size} but {cfg.data_path} was prepared "
+                             f"with {corpus.tokenizer.vocab_size} ids; leave vocab_size unset "
+                             "or prepare the corpus with it")
         if tokenizer is not None and tokenizer_hash(tokenizer) != tokenizer_hash(corpus.tokenizer):
             raise ValueError(f"{cfg.data_path} was prepared with another tokenizer than the "
                              "checkpoint's; resume on the token folder the run started with")
