@@ -24,6 +24,7 @@ import importlib
 import inspect
 import os
 import re
+import textwrap
 from pathlib import Path
 
 from docutils import nodes
@@ -97,16 +98,40 @@ class EquationCodeDirective(SphinxDirective):
             item += para
             for i in hits:
                 func = _enclosing_def(lines, i)
-                text = lines[i].strip()
+                start, stop = _context(lines, i, self.options.get("context", 3))
+                text = textwrap.dedent("\n".join(lines[start:stop]))
                 block = nodes.literal_block(text, text, language="python")
-                block["linenos"] = False
+                block["highlight_args"] = {"hl_lines": [i - start + 1]}
                 caption = nodes.paragraph()
-                caption += nodes.emphasis(text=f"line {i + 1}" + (f", in {func}" if func else ""))
+                caption += nodes.emphasis(
+                    text=f"lines {start + 1}-{stop}" + (f", in {func}" if func else "")
+                    + f" (line {i + 1} cites it)")
                 item += caption
                 item += block
             table += item
         result.append(table)
         return result
+
+
+def _context(lines, index, before):
+    """The cited line, up to ``before`` code lines above it in the same function body (never
+    its docstring), and the lines that finish its statement (open brackets)."""
+    start = index
+    while start > 0 and index - start < before:
+        prev = lines[start - 1]
+        if (not prev.strip() or prev.strip().endswith('"""') or prev.lstrip().startswith("def ")
+                or prev.lstrip().startswith("@")):
+            break
+        start -= 1
+    stop, depth = index + 1, 0
+    for line in lines[start:index + 1]:
+        code = line.split("#", 1)[0]
+        depth += sum(code.count(c) for c in "([{") - sum(code.count(c) for c in ")]}")
+    while depth > 0 and stop < len(lines):
+        code = lines[stop].split("#", 1)[0]
+        depth += sum(code.count(c) for c in "([{") - sum(code.count(c) for c in ")]}")
+        stop += 1
+    return start, stop
 
 
 def _enclosing_def(lines, index):
