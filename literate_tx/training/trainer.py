@@ -246,9 +246,10 @@ class Trainer:
         ``checkpoint_every``, ``device``, ``grad_accum`` and ``compile``, which change the
         arithmetic only by round-off; so does the number of ``torchrun`` processes).
         ``steps`` equal to the run's gives the same result, bit for bit, as a run never
-        stopped (with the same ``grad_accum``, ``compile`` and processes); a larger ``steps`` keeps the run's
-        learning-rate schedule and trains the extra steps at ``min_lr`` (see "Exact resume"
-        in :mod:`literate_tx.training`); fewer steps than already done is an error.
+        stopped (with the same ``grad_accum``, ``compile`` and processes); a larger
+        ``steps`` keeps the run's learning-rate schedule and trains the extra steps at
+        ``min_lr`` (see "Exact resume" in :mod:`literate_tx.training`); fewer steps than
+        already done is an error.
     overwrite : bool
         Start a new run even where ``config.out`` holds one, deleting its ``last.npz``,
         ``best.npz``, ``summary.json`` and ``metrics.jsonl``. Without it (and without
