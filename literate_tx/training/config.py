@@ -139,7 +139,9 @@ class TrainConfig:
     lr, min_lr : float
         Peak and final learning rate.
     warmup_steps : int
-        Linear warmup from 0 (capped at ``steps - 1``, so that short runs still decay).
+        Linear warmup from 0 (capped at ``steps - 1``, so that short runs still decay; the
+        command line refuses a ``--warmup-steps`` given explicitly, by flag or file, that is
+        ``>= steps``).
     schedule : {"constant", "cosine", "linear"}
         Decay after the warmup, :class:`literate_tx.schedules.Schedule`.
     weight_decay : float
