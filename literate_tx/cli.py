@@ -121,9 +121,9 @@ def _digits_range(text: str) -> int | tuple[int, int]:
 _FAST_HELP = ("run the backend's speed path (true/false; the same function); default: as the "
               "checkpoint was trained (numpy, python) or false (torch)")
 
-# literate_tx.tokenizers.TOKENIZER_KINDS and literate_tx.training.recipes.RECIPES, written out
+# literate_tx.training.config.TEXT_TOKENIZERS and literate_tx.training.recipes.RECIPES, written out
 # so that building the parser imports neither (tests/test_recipes.py checks they agree)
-_TOKENIZERS = ["char", "word", "bpe"]
+_TOKENIZERS = ["char", "word", "bpe", "gpt2"]
 _RECIPES = ["tiny", "small", "medium", "gpt2-124m"]
 
 # flag -> (TrainConfig field, type, help); every one defaults to "not given"

@@ -53,7 +53,7 @@ def expected_stream(docs, tok):
     """What the token file must hold: each document's ids, then <eos>."""
     out = []
     for text in docs:
-        out += tok.encode(text) + [tok.eos_id]
+        out += tok.encode(text) + ([] if tok.eos_id is None else [tok.eos_id])
     return out
 
 
@@ -169,6 +169,26 @@ def test_a_given_tokenizer_reuses_only_a_folder_written_with_it(tmp_path):
     redone = prepare_corpus(src, tmp_path / "tok", given_tokenizer=other)
     assert not redone.reused
     assert tokenizer_hash(redone.tokenizer) == tokenizer_hash(other)
+
+
+def test_gpt2_tokenizer_from_a_file(tmp_path):
+    from literate_tx.tokenizers import BPETokenizer, GPT2Tokenizer
+
+    bpe = BPETokenizer.train("".join(DOCS), vocab_size=300, special_tokens=[])
+    GPT2Tokenizer.from_bpe(bpe).save(tmp_path / "gpt2.json")
+    books = write_folder(tmp_path / "books", DOCS * 4)
+    corpus = prepare_corpus(CorpusSource("folder", str(books)), tmp_path / "tok",
+                            tokenizer="gpt2", tokenizer_file=str(tmp_path / "gpt2.json"))
+    assert corpus.tokenizer.kind == "gpt2"
+    assert corpus.tokens.tolist() == expected_stream(DOCS * 4, corpus.tokenizer)
+    (tmp_path / "all.txt").write_text("".join(DOCS * 4))
+    cfg = text_config(tmp_path, "run", text_file=str(tmp_path / "all.txt"), tokenizer="gpt2",
+                      tokenizer_file=str(tmp_path / "gpt2.json"), seq_len=4, steps=2)
+    assert Trainer(cfg, quiet=True).train().finished
+    _, tok, _, _ = load_trained(tmp_path / "run" / "last.npz")
+    assert tok.kind == "gpt2"
+    with pytest.raises(ValueError, match="tokenizer='gpt2' is not allowed without"):
+        TrainConfig(task="text", tokenizer="gpt2")
 
 
 # ------------------------------------------------------------------------------ errors

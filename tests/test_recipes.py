@@ -9,8 +9,8 @@ import pytest
 
 from literate_tx import cli
 from literate_tx.params import param_shapes
-from literate_tx.tokenizers import TOKENIZER_KINDS
 from literate_tx.training import TrainConfig, default_config
+from literate_tx.training.config import TEXT_TOKENIZERS
 from literate_tx.training.recipes import RECIPES, recipe_fields
 
 
@@ -64,7 +64,7 @@ def test_recipe_errors():
 
 def test_cli_lists_agree_with_the_package():
     assert cli._RECIPES == list(RECIPES)
-    assert cli._TOKENIZERS == list(TOKENIZER_KINDS)
+    assert cli._TOKENIZERS == list(TEXT_TOKENIZERS)
 
 
 def test_cli_recipe_implies_text_and_flags_override(tmp_path, capsys):

@@ -540,8 +540,10 @@ def prepare_corpus(
     source : CorpusSource
     folder : str or path-like, optional
         Default: :func:`corpus_folder`, a folder of the cache.
-    tokenizer : {"char", "word", "bpe"}
-        Trained on the training text (all of it for ``"char"``).
+    tokenizer : {"char", "word", "bpe", "gpt2"}
+        Trained on the training text (all of it for ``"char"``); ``"gpt2"``
+        (:class:`~literate_tx.tokenizers.GPT2Tokenizer`) is always loaded from
+        ``tokenizer_file``.
     vocab_size : int, optional
         As in :func:`literate_tx.tokenizers.train_tokenizer` (``"bpe"``: required).
     tokenizer_file : str, optional
@@ -573,9 +575,13 @@ def prepare_corpus(
 
     if not isinstance(source, CorpusSource):
         raise TypeError(f"source must be a CorpusSource, got {type(source).__name__}")
-    if tokenizer not in TOKENIZER_KINDS:
+    kinds = (*TOKENIZER_KINDS, "gpt2")
+    if tokenizer not in kinds:
         raise ValueError(f"tokenizer={tokenizer!r} is not allowed; allowed: "
-                         + ", ".join(map(repr, TOKENIZER_KINDS)))
+                         + ", ".join(map(repr, kinds)))
+    if tokenizer == "gpt2" and tokenizer_file is None and given_tokenizer is None:
+        raise ValueError("tokenizer='gpt2' needs tokenizer_file (GPT-2's tokenizer is loaded, "
+                         "never trained)")
     if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) \
             or not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction={val_fraction!r} is not allowed; give a number in [0, 1)")

@@ -31,6 +31,9 @@ DATASETS = ("default", "shakespeare", "file", "folder", "jsonl", "hf", "tokens")
 #: The datasets read from ``data_path`` through a memory-mapped token file
 #: (:mod:`literate_tx.data.corpus`).
 CORPUS_DATASETS = ("folder", "jsonl", "hf", "tokens")
+#: ``TrainConfig.tokenizer``: the kinds a run trains (literate_tx.tokenizers.TOKENIZER_KINDS)
+#: and GPT-2's own, which is loaded from ``tokenizer_file``.
+TEXT_TOKENIZERS = ("char", "word", "bpe", "gpt2")
 OPTIMIZERS = ("adamw", "sgd")
 AMP_MODES = ("none", "bf16", "fp16")
 
@@ -221,11 +224,12 @@ class TrainConfig:
         The corpus of ``dataset="folder"``, ``"jsonl"``, ``"hf"`` or ``"tokens"``.
     text_field : str
         The field holding the text in a JSON Lines record or a dataset row.
-    tokenizer : {"char", "word", "bpe"}
+    tokenizer : {"char", "word", "bpe", "gpt2"}
         ``text`` tokens (:mod:`literate_tx.tokenizers`): characters, words (with punctuation
         and whitespace runs) or byte-level BPE, trained on the training text (``char``: on all
-        of it, so that validation has no ``<unk>``), or loaded from ``tokenizer_file``. The
-        tokenizer is saved in every checkpoint.
+        of it, so that validation has no ``<unk>``), or loaded from ``tokenizer_file``;
+        ``"gpt2"`` is :class:`~literate_tx.tokenizers.GPT2Tokenizer`, always loaded from
+        ``tokenizer_file``. The tokenizer is saved in every checkpoint.
     vocab_size : int, optional
         Ids of a trained ``word`` or ``bpe`` tokenizer, special tokens included (``bpe``:
         default 512, at least 260; ``word``: default every piece seen). Not for ``char``.
@@ -472,10 +476,10 @@ class TrainConfig:
 
     def _check_tokens_and_corpus(self) -> None:
         """The tokenizer, the corpus and the recipe fields (issue 18)."""
-        from ..tokenizers import DEFAULT_SPECIAL_TOKENS, TOKENIZER_KINDS
+        from ..tokenizers import DEFAULT_SPECIAL_TOKENS
         from .recipes import RECIPES
 
-        for name, allowed in (("tokenizer", TOKENIZER_KINDS), ("recipe", (None, *RECIPES))):
+        for name, allowed in (("tokenizer", TEXT_TOKENIZERS), ("recipe", (None, *RECIPES))):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}={getattr(self, name)!r} is not allowed; allowed: "
                                  + ", ".join(map(repr, allowed)))
@@ -510,7 +514,13 @@ class TrainConfig:
             raise ValueError(f"tokenizer_file={self.tokenizer_file!r} is not allowed with "
                              "dataset='tokens', which reads the tokenizer written by "
                              "`literate-tx prepare`; leave it unset")
-        if self.tokenizer_file is not None:
+        if self.tokenizer == "gpt2" and self.tokenizer_file is None and self.dataset != "tokens":
+            raise ValueError(
+                "tokenizer='gpt2' is not allowed without tokenizer_file=PATH: GPT-2's tokenizer "
+                "is loaded, never trained (GPT2Tokenizer.from_files(vocab.json, merges.txt) "
+                "then .save(PATH)); to train one use tokenizer='bpe'"
+            )
+        if self.tokenizer_file is not None or self.tokenizer == "gpt2":
             return  # the file decides the vocabulary (checked against vocab_size on loading)
         if self.tokenizer == "char" and v is not None:
             raise ValueError(
