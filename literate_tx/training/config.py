@@ -138,7 +138,8 @@ class TrainConfig:
         Sequences per batch.
     seq_len : int, optional
         Tokens per training window for ``task="text"`` (also the model's
-        ``max_seq_len``); ignored by ``digits``, whose length is fixed by ``n_digits``.
+        ``max_seq_len``), at least 2 (one token leaves no context to learn from); ignored by
+        ``digits``, whose length is fixed by ``n_digits``.
     lr, min_lr : float
         Peak and final learning rate.
     warmup_steps : int
@@ -219,7 +220,8 @@ class TrainConfig:
         ``data_path`` (saved on disk or in the local cache; needs ``datasets``), or a folder
         ``data_path`` already written by ``literate-tx prepare``.
     text_file : str, optional
-        Path of a UTF-8 text file; implies ``dataset="file"``.
+        Path of a UTF-8 text file; implies ``dataset="file"`` (refused with another
+        ``dataset``, and with ``task="digits"``, which makes its own examples).
     data_path : str, optional
         The corpus of ``dataset="folder"``, ``"jsonl"``, ``"hf"`` or ``"tokens"``.
     text_field : str
@@ -240,9 +242,11 @@ class TrainConfig:
         Folder of the token file of a ``folder``/``jsonl``/``hf`` corpus; default a folder of
         :func:`literate_tx.data.text.cache_dir`, reused while its manifest matches.
     val_fraction : float
-        Share of the text kept for validation (the end of it).
+        Share of the text kept for validation (the end of it); above 0 for ``task="text"``,
+        whose validation loss chooses ``best.npz``.
     sample_prompt : str
-        Prompt of the text sample written to ``summary.json``.
+        Prompt of the text sample written to ``summary.json`` (not empty for
+        ``task="text"``).
     sample_tokens : int
         Length of that sample.
 
