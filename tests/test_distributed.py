@@ -174,3 +174,8 @@ def test_mps_is_refused_under_several_processes(monkeypatch):
     assert resolve_device("auto", "torch", DistInfo()) == ("mps", "mps (auto: Apple GPU, no CUDA)")
     with pytest.raises(ValueError, match="device='mps' is not allowed with 2 processes"):
         resolve_device("auto", "torch", DistInfo(rank=0, world_size=2))
+
+
+def test_a_numbered_gpu_is_refused_under_several_processes():
+    with pytest.raises(ValueError, match=r"device='cuda:1' is not allowed with 2 processes"):
+        resolve_device("cuda:1", "torch", DistInfo(rank=0, world_size=2))

@@ -207,7 +207,8 @@ def resolve_device(device: str, backend: str, info: DistInfo) -> tuple[str, str]
     Raises
     ------
     ValueError
-        For MPS with several processes (no PyTorch process-group backend runs on MPS).
+        For MPS with several processes (no PyTorch process-group backend runs on MPS), or a
+        numbered CUDA device (``"cuda:1"``) with several processes, which would all share it.
 
     Examples
     --------
@@ -229,6 +230,11 @@ def resolve_device(device: str, backend: str, info: DistInfo) -> tuple[str, str]
         else:
             chosen, how = "cpu", "cpu (auto: no CUDA or MPS device found)"
     else:
+        if info.distributed and device.startswith("cuda:"):
+            raise ValueError(
+                f"device={device!r} is not allowed with {info.world_size} processes: each "
+                "process takes its own GPU, cuda:LOCAL_RANK; use device='cuda' or 'auto'"
+            )
         chosen = f"cuda:{info.local_rank}" if device == "cuda" and info.distributed else device
         how = chosen
     if info.distributed and chosen.startswith("mps"):
