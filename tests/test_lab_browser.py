@@ -137,10 +137,13 @@ def test_train_a_digits_model_from_the_page(server, browser_page):
     page, _ = browser_page
     page.goto(url + "?page=Train")
     _settle(page, "Train")
-    steps = page.get_by_label("steps", exact=True)
-    steps.fill("60")
-    steps.press("Enter")
-    _settle(page, "Train")
+    for label, value in (("steps", "60"), ("eval_every", "10")):
+        if label == "eval_every":
+            page.get_by_text("More settings").click()
+        box = page.get_by_label(label, exact=True)
+        box.fill(value)
+        box.press("Enter")
+        _settle(page, "Train")
     page.get_by_role("button", name="Start").click()
     page.get_by_text("finished", exact=True).wait_for(timeout=120_000)
     _settle(page, "Train")

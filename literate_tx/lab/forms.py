@@ -11,6 +11,8 @@ Examples
 --------
 >>> field_help()["backend"]
 'one of {"numpy", "python", "torch"}'
+>>> CHOICES["schedule"]
+('constant', 'cosine', 'linear')
 
 >>> make_config("digits", "default", {"steps": 5}).steps
 5
@@ -24,6 +26,7 @@ from typing import Any
 
 from ..config import ACTIVATIONS, NORMS, POSITIONS, RESIDUALS
 from ..training import TrainConfig, default_config
+from ..training import config as _training_config
 
 __all__ = ["ARCHITECTURE", "CHOICES", "field_help", "recipes", "recipe_config", "make_config",
            "other_fields"]
@@ -38,6 +41,12 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "position": tuple(POSITIONS), "backend": ("numpy", "python", "torch"),
     "task": ("digits", "text"), "dtype": ("float32", "float64"),
 }
+# the trainer's own lists of allowed values, where this version of it has them
+for _field, _name in (("schedule", "SCHEDULES"), ("optimizer", "OPTIMIZERS"),
+                      ("amp", "AMP_MODES"), ("tokenizer", "TOKENIZER_KINDS")):
+    _allowed = getattr(_training_config, _name, None)
+    if _allowed and all(isinstance(v, str) for v in _allowed):
+        CHOICES[_field] = tuple(_allowed)
 
 
 def field_help() -> dict[str, str]:
