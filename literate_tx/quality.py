@@ -90,6 +90,21 @@ def _crossing(points: Sequence[Mapping[str, float]], target: float) -> float | N
     return points[0]["time"] if points and points[0]["loss"] <= target else None
 
 
+def _split_batch_over_threads(trainer, threads: int) -> None:
+    """Give numpy-fast its own parallelism with ``threads``: the batch split over that many
+    Python threads (the trainer's model uses one, see ``_model_options``), as PyTorch gets
+    ``threads`` intra-op threads; the same weights, so the run is the same function."""
+    from .api import create_model
+    from .training.engines import _NumpyEngine
+
+    cfg = trainer.config
+    model = create_model(trainer.model_config, "numpy", params=trainer.model.parameters(),
+                         dtype=cfg.dtype, fast=True, threads=threads)
+    engine = _NumpyEngine(model, cfg)
+    engine.dropout_rng = trainer.engine.dropout_rng
+    trainer.model, trainer.engine = model, engine
+
+
 def _run_one(backend: str, recipe: str, budget: float, evals: int, seed: int,
              threads: int | None, overrides: Mapping[str, Any],
              log: TextIO | None) -> dict[str, Any]:
@@ -99,6 +114,8 @@ def _run_one(backend: str, recipe: str, budget: float, evals: int, seed: int,
     with tempfile.TemporaryDirectory(prefix="ltx-quality-") as out:
         cfg = _config(recipe, backend, out, seed, threads, overrides)
         trainer = Trainer(cfg, quiet=True)
+        if backend == "numpy-fast" and threads is not None and threads > 1:
+            _split_batch_over_threads(trainer, threads)
         data, engine = trainer.data, trainer.engine
 
         def score(elapsed: float, step: int) -> dict[str, float]:
@@ -160,7 +177,9 @@ def time_to_quality(*, recipe: str = "tiny", budget: float = 90.0,
     seed : int
         Weights and batches (the same in every backend).
     threads : int, optional
-        BLAS and PyTorch threads (the trainer's ``threads``), the same for every backend.
+        BLAS and PyTorch threads (the trainer's ``threads``), the same for every backend;
+        above 1, numpy-fast also splits each batch over that many Python threads (its own
+        parallelism, as in :mod:`literate_tx.bench`).
     overrides : mapping, optional
         Other :class:`~literate_tx.training.TrainConfig` fields (e.g. a smaller model).
     verbose : bool

@@ -46,6 +46,15 @@ def test_curves_targets_and_ratio_have_the_promised_structure():
     assert "numpy-fast / torch" in format_quality_report(r)
 
 
+def test_numpy_fast_with_two_threads_is_the_same_run():
+    one = time_to_quality(budget=0.3, evals=1, backends=["numpy-fast"], overrides=SMALL,
+                          verbose=False, threads=1)["curves"][0]
+    two = time_to_quality(budget=0.3, evals=1, backends=["numpy-fast"], overrides=SMALL,
+                          verbose=False, threads=2)["curves"][0]
+    assert one["points"][0]["loss"] == pytest.approx(two["points"][0]["loss"], rel=1e-6)
+    assert two["steps"] >= 1
+
+
 def test_crossing_interpolates_between_evaluations():
     points = [{"time": 0.0, "loss": 4.0}, {"time": 2.0, "loss": 3.0},
               {"time": 4.0, "loss": 1.0}]
