@@ -159,6 +159,9 @@ def test_a_tampered_folder_is_refused(tmp_path):
         f.write(b"\0\0")
     with pytest.raises(ValueError, match="manifest says"):
         TokenCorpus.open(corpus.folder)
+    (corpus.folder / "tokens.bin").unlink()
+    with pytest.raises(FileNotFoundError, match="tokens.bin is missing"):
+        TokenCorpus.open(corpus.folder)
 
 
 def test_a_given_tokenizer_reuses_only_a_folder_written_with_it(tmp_path):

@@ -415,6 +415,9 @@ class TokenCorpus:
         dtype = np.dtype(manifest["dtype"])
         n = int(manifest["n_tokens"])
         path = folder / "tokens.bin"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing but {folder / 'manifest.json'} lists "
+                                    f"{n} tokens; prepare the corpus again")
         if path.stat().st_size != n * dtype.itemsize:
             raise ValueError(f"{path} has {path.stat().st_size} bytes but the manifest says "
                              f"{n} tokens of {dtype.name}; prepare the corpus again")
