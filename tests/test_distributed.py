@@ -179,3 +179,43 @@ def test_mps_is_refused_under_several_processes(monkeypatch):
 def test_a_numbered_gpu_is_refused_under_several_processes():
     with pytest.raises(ValueError, match=r"device='cuda:1' is not allowed with 2 processes"):
         resolve_device("cuda:1", "torch", DistInfo(rank=0, world_size=2))
+
+
+def test_micro_batches_but_the_last_run_under_no_sync(monkeypatch):
+    # the engine's wiring, in one process: a stand-in for DistributedDataParallel records
+    # which micro-batches ran under no_sync (gradients kept local) and which one synchronised
+    import contextlib
+
+    from literate_tx.training.engines import _TorchEngine
+
+    events = []
+
+    class FakeDDP(torch.nn.Module):
+        def __init__(self, module, device_ids=None):
+            super().__init__()
+            self.module = module
+            self.syncing = True
+
+        @contextlib.contextmanager
+        def no_sync(self):
+            self.syncing = False
+            try:
+                yield
+            finally:
+                self.syncing = True
+
+        def forward(self, x):
+            events.append(("sync" if self.syncing else "local", tuple(x.shape)))
+            return self.module(x)
+
+    monkeypatch.setattr(torch.nn.parallel, "DistributedDataParallel", FakeDDP)
+    monkeypatch.setattr(torch.distributed, "all_reduce", lambda tensor, *a, **k: None)
+    cfg = TrainConfig(backend="torch", device="cpu", dtype="float64", batch_size=12,
+                      grad_accum=3, d_model=8, n_layers=1, n_heads=2, d_ff=16, out="unused")
+    model = create_model(cfg.model_config(20, 5), "torch", seed=0, dtype="float64")
+    engine = _TorchEngine(model, cfg, 0, DistInfo(rank=1, world_size=2, local_rank=1))
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 20, size=(12, 5)), rng.integers(0, 20, size=(12, 5))
+    engine.step(x, y, 0.1, 1)
+    # process 1 of 2 holds rows 6..11, cut into three micro-batches of two rows
+    assert events == [("local", (2, 5)), ("local", (2, 5)), ("sync", (2, 5))]
