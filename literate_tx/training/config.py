@@ -24,6 +24,7 @@ from ..api import BACKENDS
 from ..checkpoint import atomic_write
 from ..config import ACTIVATIONS, NORMS, POSITIONS, RESIDUALS, ModelConfig
 from ..data.digits import DigitsTask
+from ..tokenizers import TOKENIZER_KINDS
 
 TASKS = ("digits", "text")
 SCHEDULES = ("constant", "cosine", "linear")
@@ -33,7 +34,7 @@ DATASETS = ("default", "shakespeare", "file", "folder", "jsonl", "hf", "tokens")
 CORPUS_DATASETS = ("folder", "jsonl", "hf", "tokens")
 #: ``TrainConfig.tokenizer``: the kinds a run trains (literate_tx.tokenizers.TOKENIZER_KINDS)
 #: and GPT-2's own, which is loaded from ``tokenizer_file``.
-TEXT_TOKENIZERS = ("char", "word", "bpe", "gpt2")
+TEXT_TOKENIZERS = (*TOKENIZER_KINDS, "gpt2")
 OPTIMIZERS = ("adamw", "sgd")
 AMP_MODES = ("none", "bf16", "fp16")
 
