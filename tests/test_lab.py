@@ -92,10 +92,8 @@ def test_make_config_reports_impossible_sizes():
 # ============================================================================ jobs
 def test_stop_saves_a_checkpoint_that_resumes_exactly(tmp_path):
     """Stopping a background job mid-run and resuming it gives the uninterrupted run's weights."""
-    # a constant learning rate, so that the schedule does not depend on `steps`, which the
-    # resumed run shortens
-    cfg = TrainConfig(steps=4000, out=str(tmp_path / "job"), checkpoint_every=100000,
-                      schedule="constant", **{**TINY, "eval_every": 100000})
+    cfg = TrainConfig(steps=1500, out=str(tmp_path / "job"), checkpoint_every=100000,
+                      **{**TINY, "eval_every": 100000})
     job = jobs.start_training(cfg)
     with pytest.raises(ValueError, match="already training"):
         jobs.start_training(cfg)
@@ -104,7 +102,7 @@ def test_stop_saves_a_checkpoint_that_resumes_exactly(tmp_path):
     while time.monotonic() < deadline and job.running:
         if metrics.is_file() and metrics.read_text().count('"train"') >= 20:
             break
-        time.sleep(0.05)
+        time.sleep(0.02)
     assert job.running, job.log()
     assert job.stop() == 130
     assert job.status == "stopped"
@@ -112,19 +110,21 @@ def test_stop_saves_a_checkpoint_that_resumes_exactly(tmp_path):
     assert 20 <= stopped_at < cfg.steps
     _, params, _, meta = ltx.checkpoint.read_checkpoint(Path(cfg.out) / "last.npz")
     assert meta["step"] == stopped_at
+    with pytest.raises(ValueError, match="holds a run"):
+        jobs.start_training(cfg)  # neither resume nor overwrite
 
-    short = cfg.replace(steps=stopped_at + 5, out=str(tmp_path / "resumed"))
-    import shutil
-
-    shutil.copytree(cfg.out, short.out)
-    resumed = jobs.start_training(short, resume=True)
+    resumed = jobs.start_training(cfg, resume=True)
     assert resumed.wait(120) == 0, resumed.log()
     assert resumed.status == "finished"
-    straight = Trainer(short.replace(out=str(tmp_path / "straight")), quiet=True)
+    straight = Trainer(cfg.replace(out=str(tmp_path / "straight")), quiet=True)
     straight.train()
-    a = ltx.checkpoint.read_checkpoint(Path(short.out) / "last.npz").params
+    a = ltx.checkpoint.read_checkpoint(Path(cfg.out) / "last.npz").params
     b = straight.engine.parameters()
     assert all(np.array_equal(a[k], b[k]) for k in b)
+
+    again = jobs.start_training(cfg.replace(steps=3), overwrite=True)
+    assert again.wait(120) == 0, again.log()
+    assert runs.run_summary(cfg.out).steps_done == 3
 
 
 def test_a_failing_job_reports_the_trainers_message(tmp_path):
@@ -288,6 +288,14 @@ def test_train_page_trains_and_draws_the_runs_curves(tmp_path, monkeypatch):
                                                    if r["split"] == "train"])
     assert loss["data"][1]["x"] == [4, 8, 12]
     assert _chart(at, "learning rate")["data"][0]["y"][0] == pytest.approx(records[0]["lr"])
+
+    at.button(key="t_start").click().run()  # the folder holds a run now
+    assert [e.value for e in at.error] == [
+        f"{tmp_path / 'digits-numpy'} holds a run already: resume it, replace it (overwrite), "
+        "or choose another run folder"]
+    at.checkbox(key="t_overwrite").check().run()
+    at.button(key="t_start").click().run()
+    assert jobs.job_for(tmp_path / "digits-numpy").wait(120) == 0
 
 
 def test_train_page_shows_impossible_sizes_as_a_message(tmp_path, monkeypatch):

@@ -37,7 +37,7 @@ from pathlib import Path
 
 from ..training import TrainConfig
 
-__all__ = ["TrainingJob", "start_training", "job_for", "stop_all"]
+__all__ = ["RUN_FILES", "TrainingJob", "holds_run", "start_training", "job_for", "stop_all"]
 
 
 class TrainingJob:
@@ -49,6 +49,8 @@ class TrainingJob:
         The run; its ``out`` folder receives the usual files.
     resume : bool
         Continue the run in ``config.out`` (its ``last.npz``) up to ``config.steps``.
+    overwrite : bool
+        Start a new run in ``config.out`` even if it holds one (its files are replaced).
 
     Attributes
     ----------
@@ -63,11 +65,15 @@ class TrainingJob:
     'not started'
     """
 
-    def __init__(self, config: TrainConfig, *, resume: bool = False):
+    def __init__(self, config: TrainConfig, *, resume: bool = False, overwrite: bool = False):
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+        if resume and overwrite:
+            raise ValueError("resume and overwrite contradict each other: resume continues the "
+                             "run in the folder, overwrite replaces it; choose one")
         self.config = config
         self.resume = bool(resume)
+        self.overwrite = bool(overwrite)
         self._dir = Path(tempfile.mkdtemp(prefix="literate-tx-lab-"))
         self.log_path = self._dir / "train.log"
         self._proc: subprocess.Popen | None = None
@@ -85,7 +91,8 @@ class TrainingJob:
         cmd = [sys.executable, "-m", "literate_tx", "train"]
         if self.resume:
             return cmd + ["--resume", "--out", self.config.out, "--steps", str(self.config.steps)]
-        return cmd + ["--config", str(self._dir / "config.yaml")]
+        cmd += ["--config", str(self._dir / "config.yaml")]
+        return cmd + (["--overwrite"] if self.overwrite else [])
 
     def start(self) -> TrainingJob:
         r"""Start the child process (once).
@@ -256,13 +263,38 @@ def _key(out: str | os.PathLike) -> str:
     return str(Path(out).resolve())
 
 
-def start_training(config: TrainConfig, *, resume: bool = False) -> TrainingJob:
+#: Files that make a folder a run (a new run there needs ``overwrite=True``).
+RUN_FILES = ("metrics.jsonl", "last.npz", "best.npz", "summary.json")
+
+
+def holds_run(out: str | os.PathLike) -> bool:
+    r"""True when folder ``out`` holds a run (any of :data:`RUN_FILES`).
+
+    Examples
+    --------
+    >>> holds_run("/nonexistent/run")
+    False
+    """
+    return any((Path(out) / name).exists() for name in RUN_FILES)
+
+
+def start_training(config: TrainConfig, *, resume: bool = False,
+                   overwrite: bool = False) -> TrainingJob:
     r"""Start training ``config`` in the background and remember the job by its run folder.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    resume : bool
+        Continue the run in ``config.out``.
+    overwrite : bool
+        Replace the run in ``config.out``, if any.
 
     Raises
     ------
     ValueError
-        When a job is already training into ``config.out``.
+        When a job is already training into ``config.out``, or when the folder holds a run and
+        neither ``resume`` nor ``overwrite`` is given.
     FileNotFoundError
         For ``resume=True`` without ``config.out/last.npz``.
 
@@ -282,7 +314,10 @@ def start_training(config: TrainConfig, *, resume: bool = False) -> TrainingJob:
         if old is not None and old.running:
             raise ValueError(f"a job is already training into {config.out}; stop it first or "
                              "choose another folder")
-        job = TrainingJob(config, resume=resume).start()
+        if not resume and not overwrite and holds_run(config.out):
+            raise ValueError(f"{config.out} holds a run already: resume it, replace it "
+                             "(overwrite), or choose another run folder")
+        job = TrainingJob(config, resume=resume, overwrite=overwrite).start()
         _JOBS[key] = job
     return job
 

@@ -190,10 +190,15 @@ def train_page() -> None:
     config = forms.make_config(task, recipe, values)
     job = jobs.job_for(config.out)
     running = job is not None and job.running
-    b1, b2, b3, _ = st.columns([1, 1, 1, 3])
+    b1, b2, b3, b4 = st.columns([1, 1, 1, 3])
+    overwrite = False
+    if jobs.holds_run(config.out) and not running:
+        overwrite = b4.checkbox("Start replaces the run in this folder", key="t_overwrite",
+                                help="the folder holds a run; Start deletes it and begins a "
+                                "new one (Resume continues it instead)")
     if b1.button("Start", type="primary", disabled=running, key="t_start",
-                 help="start a new run in the run folder (replaces a run there)"):
-        job = jobs.start_training(config)
+                 help="start a new run in the run folder"):
+        job = jobs.start_training(config, overwrite=overwrite)
         running = True
     if b2.button("Resume", disabled=running, key="t_resume",
                  help="continue the run in the folder from its last.npz, up to `steps`"):
