@@ -38,9 +38,9 @@ The ratio
     both reached) is reported as well.
 
 Run it with ``literate-tx bench --time-to-quality --budget 90`` (or
-``python -m literate_tx.bench --time-to-quality``): three backends of 90 s each plus the
-evaluations take about five minutes. As with every speed figure, only an idle machine gives
-numbers worth comparing (see ``DEVELOPING.md``).
+``python -m literate_tx.bench --time-to-quality``): three backends of 90 s each plus their
+eight evaluations each take under six minutes. As with every speed figure, only an idle
+machine gives numbers worth comparing (see ``DEVELOPING.md``).
 
 Examples
 --------
@@ -158,7 +158,7 @@ def _run_one(backend: str, recipe: str, budget: float, evals: int, seed: int,
 
 
 def time_to_quality(*, recipe: str = "tiny", budget: float = 90.0,
-                    backends: Sequence[str] = QUALITY_BACKENDS, evals: int = 12, seed: int = 0,
+                    backends: Sequence[str] = QUALITY_BACKENDS, evals: int = 8, seed: int = 0,
                     threads: int | None = 1, overrides: Mapping[str, Any] | None = None,
                     verbose: bool = True, stream: TextIO | None = None) -> dict[str, Any]:
     r"""Train each backend for ``budget`` seconds and record validation loss against time.
