@@ -210,6 +210,7 @@ def test_mixed_precision_trains_close_to_float32(amp):
     full, _ = _train_torch(steps=3, device="cpu")
     mixed, text = _train_torch(steps=3, device="cpu", amp=amp)
     assert f"mixed precision {amp}" in text
+    assert ("float16 on the CPU" in text) == (amp == "fp16")
     f = [r["loss"] for r in full.history if r["split"] == "train"]
     m = [r["loss"] for r in mixed.history if r["split"] == "train"]
     assert m != f  # autocast really lowered the products
