@@ -22,7 +22,7 @@ Into one folder:
 ``tokens.bin``
     every document's ids followed by ``<eos>`` (when the tokenizer has one), as raw
     little-endian ``uint16`` when :math:`V \le 2^{16}` (the largest id is :math:`V - 1`), else
-    ``uint32``: no header and no pickle, read back with :func:`numpy.memmap`;
+    ``uint32``: no header and no pickle, read back with :class:`numpy.memmap`;
 ``tokenizer.json``
     the tokenizer (:meth:`literate_tx.tokenizers.Tokenizer.save`);
 ``manifest.json``
