@@ -35,7 +35,7 @@ TOL = 1e-6
 WORST: dict[str, float] = {}
 CHECKED: list[ltx.ModelConfig] = []  # whole-model configurations whose every gradient was checked
 SWITCHES = ("norm", "residual", "activation", "position", "bias", "tie_embeddings", "dropout",
-            "n_layers", "n_heads")
+            "n_layers", "n_heads", "kv_heads")
 
 
 def _summary() -> list[str]:
