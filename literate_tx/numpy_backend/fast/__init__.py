@@ -14,7 +14,8 @@ H=4, F=512, T=128, B=16; factors are for the training step, each against the ver
 1. **Batched attention as** ``np.matmul`` **on strided views**, never ``np.einsum``: ``matmul``
    hands every (T, D) head to BLAS through its strides, ``einsum`` loops (15-20x on
    :math:`QK^\top`). The three projections :math:`W_q, W_k, W_v` are concatenated into one
-   (C, 3C) matrix, so one GEMM replaces three and the heads are views into its output.
+   (C, 3C) matrix ((C, C + 2GD) with grouped-query attention), so one GEMM replaces three and
+   the heads are views into its output.
 2. **A vectorised erf for float32.** ``scipy.special.erf`` takes ~30 ns per element here,
    which made the exact GELU the most expensive line of the model. For float32 we evaluate
    :math:`\mathrm{erf}(x) \approx \tanh(x\,P(x^2))` with a degree-6 polynomial fitted for this
