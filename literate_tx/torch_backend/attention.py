@@ -169,10 +169,17 @@ class KVCache:
 
 
 class AttentionCache(NamedTuple):
-    """What :meth:`Attention.forward` returns besides its output, as the other backends do.
+    r"""What :meth:`Attention.forward` returns besides its output, as the other backends do.
 
     The NumPy and pure-Python caches also keep what their hand-written backward needs; here
     autograd keeps that, and the cache holds the two fields every backend shares.
+
+    Examples
+    --------
+    >>> from literate_tx import ModelConfig
+    >>> out, cache = Attention(ModelConfig(10, 8, 1, 2, 16, 8))(torch.ones(1, 3, 8))
+    >>> cache.att is None, cache.kv is None  # the fused form, no cache asked for
+    (True, True)
     """
 
     att: torch.Tensor | None  # (B, H, T, T_past + T), softmax weights before dropout
