@@ -7,7 +7,8 @@ Run ``python -m literate_tx.bench`` (or ``nox -s bench``, or ``literate-tx bench
 
 It writes ``benchmark_results.json`` and ``report.txt`` into ``--out`` and prints the report.
 ``--time-to-quality`` measures instead validation loss against wall-clock time per backend
-(:mod:`literate_tx.quality`) and writes ``quality_results.json`` and ``quality_report.txt``.
+(:mod:`literate_tx.quality`) and writes ``quality_results.json``, ``quality_report.txt`` and
+``quality.png``.
 
 What is measured
 ----------------
@@ -911,7 +912,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_quality(args: argparse.Namespace) -> int:
     import yaml
 
-    from .quality import format_quality_report, time_to_quality
+    from .quality import format_quality_report, plot_quality, time_to_quality
 
     overrides = {}
     for item in args.set:
@@ -927,8 +928,10 @@ def _run_quality(args: argparse.Namespace) -> int:
     (out / "quality_results.json").write_text(json.dumps(results, indent=1))
     report = format_quality_report(results)
     (out / "quality_report.txt").write_text(report + "\n")
+    plot_quality(results, out / "quality.png")
     print(report)
-    print(f"wrote {out / 'quality_results.json'} and {out / 'quality_report.txt'}")
+    print(f"wrote {out / 'quality_results.json'}, {out / 'quality_report.txt'} and "
+          f"{out / 'quality.png'}")
     return 0
 
 

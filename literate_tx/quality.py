@@ -54,12 +54,13 @@ Examples
 from __future__ import annotations
 
 import math
+import os
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
-__all__ = ["QUALITY_BACKENDS", "format_quality_report", "time_to_quality"]
+__all__ = ["QUALITY_BACKENDS", "format_quality_report", "plot_quality", "time_to_quality"]
 
 #: The backends compared, in the order they run.
 QUALITY_BACKENDS: tuple[str, ...] = ("numpy-fast", "torch", "torch-compiled")
@@ -248,6 +249,51 @@ def time_to_quality(*, recipe: str = "tiny", budget: float = 90.0,
         "ratio_numpy_fast_to_torch": ratio,
         "common_loss": common, "ratio_at_common_loss": common_ratio,
     }
+
+
+def plot_quality(results: Mapping[str, Any], path: str | os.PathLike):
+    r"""Draw validation loss (bits per character on the right) against seconds of training,
+    one line per backend, with torch's last loss dashed; save it to ``path`` (PNG).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> p = os.path.join(tempfile.mkdtemp(), "q.png")
+    >>> fig = plot_quality({"recipe": "tiny", "budget_s": 1, "threads": 1, "target": 2.5,
+    ...     "curves": [{"backend": "torch", "points": [{"time": 0.0, "loss": 4.0},
+    ...                                                {"time": 1.0, "loss": 2.5}]}]}, p)
+    >>> os.path.getsize(p) > 0
+    True
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for c in results["curves"]:
+        ax.plot([p["time"] for p in c["points"]], [p["loss"] for p in c["points"]],
+                marker="o", markersize=3, label=c["backend"])
+    if results.get("target") is not None:
+        ax.axhline(results["target"], color="grey", linestyle="--", linewidth=1,
+                   label="torch's last loss")
+    ax.set_xlabel("seconds of training (evaluations not counted)")
+    ax.set_ylabel("validation loss (nats per character)")
+    right = ax.secondary_yaxis("right", functions=(lambda x: x / math.log(2),
+                                                   lambda x: x * math.log(2)))
+    right.set_ylabel("bits per character")
+    ax.set_title(f"time to quality: recipe {results['recipe']!r}, "
+                 f"{results['budget_s']:g} s per backend, {results['threads']} thread(s)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return fig
 
 
 def format_quality_report(results: Mapping[str, Any]) -> str:

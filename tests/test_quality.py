@@ -85,5 +85,6 @@ def test_bench_command_writes_the_results(tmp_path, capsys):
     assert results["model"]["d_model"] == 16  # --set overrides the recipe
     assert results["model"]["lr"] == 3e-3  # the rest is the recipe's
     assert (tmp_path / "quality_report.txt").read_text().startswith("time to quality")
+    assert (tmp_path / "quality.png").read_bytes()[:4] == b"\x89PNG"
     assert "not measured" in capsys.readouterr().out
     assert main(["bench", "--time-to-quality", "--set", "oops", "--out", str(tmp_path)]) == 2
