@@ -250,11 +250,22 @@ def plot_history(histories: dict, ax=None):
 _CACHE = Path(__file__).resolve().parent.parent / "_build" / ".course"
 
 
+#: The package modules the course's training runs through: their source is part of the key.
+_DEPENDS = ["config", "params", "masks", "optim", "optim_rules", "data.batching", "data.text"] + [
+    f"numpy_backend.{name}" for name in ("activations", "attention", "block", "dropout",
+                                         "embedding", "feedforward", "linear", "loss",
+                                         "norms", "optim", "positions", "softmax")]
+
+
 def _fingerprint() -> str:
-    """A hash of this file and of the package's source: the results depend on nothing else."""
+    """A hash of this file and of the package modules the training uses."""
+    import importlib.util
+
     digest = hashlib.sha256(Path(__file__).read_bytes())
-    for path in sorted(Path(ltx.__file__).parent.rglob("*.py")):
-        digest.update(path.read_bytes())
+    for name in _DEPENDS:
+        spec = importlib.util.find_spec(f"literate_tx.{name}")
+        if spec is not None and spec.origin:
+            digest.update(name.encode() + Path(spec.origin).read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -263,7 +274,7 @@ def run_step(name: str, data: Data | None = None, fresh: bool = False) -> Histor
 
     The step pages train their model (``fresh=True``); the comparison page reads the same
     results back from ``docs/_build/.course`` instead of training all five again. A result is
-    reused only if this file and the package's source are unchanged since it was computed.
+    reused only if this file and the modules it trains with are unchanged since it was computed.
     """
     path = _CACHE / f"{name.replace(' ', '_')}.json"
     key = _fingerprint()
