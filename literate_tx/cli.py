@@ -92,8 +92,13 @@ def _float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
 
 
-def _optional_float(text: str) -> float | None:
-    return None if text.lower() in ("none", "off") else _float(text)
+#: What ``--grad-clip none`` parses to: unlike ``None`` (the flag not given) it is kept by
+#: :func:`_given`, which turns it into ``None`` (clipping off) for :class:`TrainConfig`.
+_OFF = "off"
+
+
+def _optional_float(text: str) -> float | str:
+    return _OFF if text.lower() in ("none", "off") else _float(text)
 
 
 def _bool(text: str) -> bool:
@@ -341,8 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ============================================================================ train
 def _given(args: argparse.Namespace) -> dict[str, Any]:
-    return {dest: getattr(args, dest) for _, dest, *_ in _TRAIN_FLAGS
-            if getattr(args, dest) is not None}
+    given = {dest: getattr(args, dest) for _, dest, *_ in _TRAIN_FLAGS
+             if getattr(args, dest) is not None}
+    return {dest: None if value is _OFF else value for dest, value in given.items()}
 
 
 def _resolve_config(args: argparse.Namespace):

@@ -254,3 +254,18 @@ def test_create_model_fast_option_gives_the_speed_path():
 
     cfg = ltx.ModelConfig(10, 8, 1, 2, 16, 8)
     assert isinstance(ltx.create_model(cfg, fast=True), FastNumpyModel)
+
+
+@pytest.mark.parametrize(("value", "expected"), [("none", None), ("off", None), ("0.5", 0.5)])
+def test_grad_clip_none_turns_clipping_off(value, expected):
+    from literate_tx.cli import _resolve_config, build_parser
+
+    args = build_parser().parse_args(["train", "--grad-clip", value])
+    assert _resolve_config(args).grad_clip == expected
+
+
+def test_grad_clip_not_given_keeps_the_default():
+    from literate_tx.cli import _resolve_config, build_parser
+
+    args = build_parser().parse_args(["train"])
+    assert _resolve_config(args).grad_clip == TrainConfig().grad_clip
