@@ -210,7 +210,9 @@ class BackwardTraceDirective(SphinxDirective):
             rule = _BACKWARD_RULES.get(r.step, "")
             lines.append(f"{r.step:<35}{r.shape_text():<25}{r.std:>9.2e}   {rule}")
         text = "\n".join(lines)
-        return [nodes.literal_block(text, text)]
+        block = nodes.literal_block(text, text)
+        block["language"] = "none"
+        return [block]
 
 
 # -- the gallery in learning order ---------------------------------------------------------------
