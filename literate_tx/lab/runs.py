@@ -7,7 +7,7 @@ those files, so the lab shows a run the command line trained exactly as one it t
 and a run that is still training (the trainer flushes each line of ``metrics.jsonl``).
 
 The compute axis of the comparison is the usual estimate of
-:func:`literate_tx.plots.flops_per_token`, :math:`6N + 12LTC` per token, times the
+:func:`literate_tx.flops.flops_per_token`, :math:`6N + 12LTC` per token, times the
 :math:`B \cdot T` tokens of one step.
 
 Examples

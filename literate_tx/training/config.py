@@ -184,9 +184,9 @@ class TrainConfig:
         :class:`~literate_tx.numpy_backend.model.NumpyModel` or
         :class:`~literate_tx.python_backend.model.PythonModel`. PyTorch ignores it.
     optimizer : {"adamw", "sgd"}
-        ``"adamw"`` (decoupled decay, :class:`literate_tx.optim.AdamW`,
+        ``"adamw"`` (decoupled decay, :class:`literate_tx.numpy_backend.optim.AdamW`,
         :class:`torch.optim.AdamW`) or plain ``"sgd"`` (no momentum, coupled :math:`L_2` decay
-        of the matrices, :class:`literate_tx.optim.SGD`, :class:`torch.optim.SGD`).
+        of the matrices, :class:`literate_tx.numpy_backend.optim.SGD`, :class:`torch.optim.SGD`).
     grad_accum : int
         Micro-batches per update: the batch of ``batch_size`` rows is cut into ``grad_accum``
         parts whose gradients are summed, each weighted by its share of the counted targets,

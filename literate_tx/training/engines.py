@@ -55,7 +55,7 @@ def _global_norm(grads: Mapping[str, np.ndarray]) -> float:
 
 
 class _NumpyEngine:
-    """Hand-written gradients and :class:`literate_tx.optim.AdamW` on the model's own arrays."""
+    """Hand-written gradients; :class:`~literate_tx.numpy_backend.optim.AdamW` on its arrays."""
 
     def __init__(self, model, cfg: TrainConfig):
         from ..numpy_backend.fast import FastAdamW, FastNumpyModel
