@@ -34,9 +34,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..masks import make_masks, mask_shapes
+from ..masks import make_masks, mask_shapes  # noqa: F401 - re-exported for old imports
 
-__all__ = ["dropout_forward", "dropout_backward", "mask_shapes", "make_masks"]
+# make_masks and mask_shapes come from literate_tx.masks (documented there), not defined here.
+__all__ = ["dropout_forward", "dropout_backward"]
 
 
 def dropout_forward(x: np.ndarray, mask: np.ndarray | None) -> np.ndarray:

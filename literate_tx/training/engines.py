@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from ..data.digits import IGNORE_INDEX
-from ..numpy_backend.dropout import make_masks
-from ..optim import default_decay_filter
+from ..masks import make_masks
+from ..optim_rules import default_decay_filter
 from .config import TrainConfig
 from .distributed import DistInfo, dropout_seed, micro_batches
 
@@ -59,7 +59,7 @@ class _NumpyEngine:
 
     def __init__(self, model, cfg: TrainConfig):
         from ..numpy_backend.fast import FastAdamW, FastNumpyModel
-        from ..optim import SGD, AdamW
+        from ..numpy_backend.optim import SGD, AdamW
 
         self.model, self.cfg = model, cfg
         # NumpyModel computes with model.params: the optimiser updates those arrays in place
@@ -113,7 +113,7 @@ class _NumpyEngine:
         return loss, norm
 
     def _clip(self, grads) -> float:
-        from ..optim import clip_grad_norm
+        from ..numpy_backend.optim import clip_grad_norm
 
         if self.cfg.grad_clip:
             return float(clip_grad_norm(grads, self.cfg.grad_clip))
