@@ -68,8 +68,13 @@ def _quiet_home(session: nox.Session) -> dict[str, str]:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the test suite and the doctests of ``literate_tx`` (extra arguments go to pytest)."""
-    session.install("-e", ".[test]")
+    """Run the test suite and the doctests of ``literate_tx`` (extra arguments go to pytest).
+
+    The ``lab`` extra (Streamlit, Plotly; no torch) is installed so that the lab's pages are
+    tested headless with Streamlit's ``AppTest`` here; the heavier ``hf`` and ``data`` extras
+    have their own sessions, and their tests skip here.
+    """
+    session.install("-e", ".[test,lab]")
     _install_torch(session)
     session.run("pytest", *session.posargs, env=_quiet_home(session))
 
