@@ -25,7 +25,7 @@ field                     meaning
 ``tie_embeddings``        the output head reuses the token embedding matrix (transposed)
 ``dropout``               probability of zeroing an activation in training mode
 ``norm_eps``              the :math:`\epsilon` inside the norm's square root
-``rope_theta``            base :math:`\theta` of the RoPE frequencies
+``rope_theta``            base :math:`\Theta` of the RoPE frequencies
 ``init_std``              standard deviation of the initial weights (see :mod:`literate_tx.params`)
 ========================  ==================================================================
 
@@ -126,7 +126,7 @@ class ModelConfig:
     norm_eps : float
         Stabiliser inside the norm's square root, ``> 0``.
     rope_theta : float
-        Base of the RoPE frequencies, ``> 1``.
+        Base :math:`\Theta` of the RoPE frequencies, ``> 1``.
     init_std : float
         Standard deviation of the normal initial weights, ``> 0``.
     n_kv_heads : int or None
@@ -434,7 +434,7 @@ def llama_config(
     r"""A Llama style configuration (defaults: Llama-7B's shape).
 
     Conventions: RMSNorm (``eps = 1e-5``) before each sublayer and at the end; SwiGLU feed-forward
-    with gate, up and down projections; RoPE with ``theta = 10000`` in the rotate-half layout
+    with gate, up and down projections; RoPE with ``rope_theta = 10000`` in the rotate-half layout
     (dimension ``i`` of a head rotates with dimension ``i + D/2``); no biases; untied LM head; no
     dropout. When ``d_ff`` is not given it follows Llama's rule: ``2/3 * 4C`` rounded up to a
     multiple of 256 (11008 for ``C = 4096``), or of 8 for small widths. ``n_kv_heads`` gives
