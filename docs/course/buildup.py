@@ -38,7 +38,7 @@ from literate_tx.numpy_backend.embedding import embedding_backward, embedding_fo
 from literate_tx.numpy_backend.linear import linear_backward, linear_forward
 from literate_tx.numpy_backend.loss import cross_entropy_backward, cross_entropy_forward
 from literate_tx.numpy_backend.norms import layernorm_backward, layernorm_forward
-from literate_tx.optim import Adam
+from literate_tx.numpy_backend.optim import Adam
 
 #: The shared recipe: every step trains with exactly these settings.
 RECIPE = {"chars": 40_000, "T": 32, "B": 16, "steps": 500, "lr": 1e-2, "C": 32, "seed": 0}
