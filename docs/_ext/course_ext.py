@@ -20,6 +20,7 @@ Notebook downloads
 
 from __future__ import annotations
 
+import html
 import importlib
 import inspect
 import os
@@ -38,7 +39,9 @@ class details(nodes.General, nodes.Element):
 
 
 def _visit_details(self, node):
-    self.body.append(f'<details class="ltx-solution"><summary>{node["summary"]}</summary>\n')
+    kind = "ltx-code" if node.get("ltx_eq_label") else "ltx-solution"
+    summary = html.escape(node["summary"])
+    self.body.append(f'<details class="{kind}"><summary>{summary}</summary>\n')
 
 
 def _depart_details(self, node):
@@ -56,7 +59,7 @@ class SolutionDirective(SphinxDirective):
 
     def run(self):
         title = self.arguments[0] if self.arguments else "Solution"
-        node = details(summary=nodes.Text(title).astext().replace("<", "&lt;"))
+        node = details(summary=title)
         self.state.nested_parse(self.content, self.content_offset, node)
         return [node]
 
@@ -93,24 +96,45 @@ class EquationCodeDirective(SphinxDirective):
                 item += para
                 table += item
                 continue
-            para += nodes.Text(f" — {len(hits)} line{'s' if len(hits) > 1 else ''} of "
-                               f"{self.arguments[0].rsplit('.', 1)[-1]}.py:")
+            where = f"{len(hits)} line{'s' if len(hits) > 1 else ''} of " \
+                f"{self.arguments[0].rsplit('.', 1)[-1]}.py"
+            para += nodes.Text(f" — {where}:")
             item += para
+            # The same code, folded, to be moved right under its equation (_place_code).
+            near = details(summary=f"The code of ({label}): {where}")
+            near["ltx_eq_label"] = label
             for i in hits:
                 func = _enclosing_def(lines, i)
                 start, stop = _context(lines, i, self.options.get("context", 3))
                 text = textwrap.dedent("\n".join(lines[start:stop]))
-                block = nodes.literal_block(text, text, language="python")
-                block["highlight_args"] = {"hl_lines": [i - start + 1]}
-                caption = nodes.paragraph()
-                caption += nodes.emphasis(
-                    text=f"lines {start + 1}-{stop}" + (f", in {func}" if func else "")
-                    + f" (line {i + 1} cites it)")
-                item += caption
-                item += block
+                for parent in (item, near):
+                    block = nodes.literal_block(text, text, language="python")
+                    block["highlight_args"] = {"hl_lines": [i - start + 1]}
+                    caption = nodes.paragraph()
+                    caption += nodes.emphasis(
+                        text=f"lines {start + 1}-{stop}" + (f", in {func}" if func else "")
+                        + f" (line {i + 1} cites it)")
+                    parent += caption
+                    parent += block
             table += item
-        result.append(table)
+            result.append(near)
+        result.insert(0, table)
         return result
+
+
+def _place_code(app, doctree):
+    """Move each equation's folded code right under the equation; drop it if the equation is
+    not on this page (the list in *Equations in the code* still has it)."""
+    equations = {node["label"]: node for node in doctree.findall(nodes.math_block)
+                 if node.get("label")}
+    for near in list(doctree.findall(details)):
+        label = near.get("ltx_eq_label")
+        if label is None:
+            continue
+        near.parent.remove(near)
+        target = equations.get(label)
+        if target is not None:
+            target.parent.insert(target.parent.index(target) + 1, near)
 
 
 def _context(lines, index, before):
@@ -301,6 +325,7 @@ def setup(app):
     app.connect("doctree-resolved", _label_numbers)
     app.connect("builder-inited", _patch_math_domain)
     app.connect("doctree-read", _download_link)
+    app.connect("doctree-read", _place_code)
     app.connect("build-finished", _write_notebooks)
     app.add_css_file("course.css")
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -105,7 +105,7 @@ def activation_forward(kind: str, u: np.ndarray) -> np.ndarray:
     if kind == "relu":
         return np.maximum(u, 0.0)
     if kind == "gelu":
-        return 0.5 * u * (1.0 + erf(u * _INV_SQRT_2))
+        return 0.5 * u * (1.0 + erf(u * _INV_SQRT_2))  # u Phi(u), eq. (activations)
     if kind == "gelu_tanh":
         k = _SQRT_2_OVER_PI * (u + _GELU_C * (u * u * u))
         return 0.5 * u * (1.0 + np.tanh(k))

@@ -145,7 +145,7 @@ def block_forward(
     if sandwich:
         a, attn_out_norm = _norm(cfg, p, "attn_out_norm", a)  # (B, T, C)
     a = dropout_forward(a, masks.get("attn.resid_dropout"))  # (B, T, C)
-    x = x + a  # (B, T, C), the residual sum
+    x = x + a  # (B, T, C), the residual sum, eq. (residual)
     if post:
         x, attn_norm = _norm(cfg, p, "attn_norm", x)  # (B, T, C)
     if record is not None:

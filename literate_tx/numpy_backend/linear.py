@@ -115,7 +115,7 @@ def linear_backward(
     x, w, has_bias = cache
     n, m = w.shape
     dy2 = dy.reshape(-1, m)  # (N, m), leading axes flattened as in the forward pass
-    dx = (dy2 @ w.T).reshape(*dy.shape[:-1], n)  # (..., n)
+    dx = (dy2 @ w.T).reshape(*dy.shape[:-1], n)  # (..., n), eq. (linear-backward)
     dw = x.reshape(-1, n).T @ dy2  # (n, m)
     db = dy2.sum(axis=0) if has_bias else None  # (m,)
     return dx, dw, db

@@ -5,7 +5,7 @@ Forward
 .. math::
    :label: softmax-forward
 
-   p_i = \frac{e^{z_i - m}}{\sum_j e^{z_j - m}}, \qquad m = \max_j z_j .
+   p_i = \frac{e^{z_i - z_{\max}}}{\sum_j e^{z_j - z_{\max}}}, \qquad z_{\max} = \max_j z_j .
 
 Subtracting the row maximum :math:`m` changes nothing mathematically (numerator and denominator
 are both multiplied by :math:`e^{-m}`) but keeps every exponent :math:`\le 0`, so nothing
@@ -58,9 +58,9 @@ def softmax_forward(z: np.ndarray) -> np.ndarray:
     >>> softmax_forward(np.array([1e4, 0.0]))  # no overflow
     array([1., 0.])
     """
-    m = z.max(axis=-1, keepdims=True)  # (..., 1)
-    e = np.exp(z - m)  # (..., N), every exponent <= 0
-    return e / e.sum(axis=-1, keepdims=True)  # (..., N)
+    z_max = z.max(axis=-1, keepdims=True)  # (..., 1)
+    e = np.exp(z - z_max)  # (..., N), every exponent <= 0
+    return e / e.sum(axis=-1, keepdims=True)  # (..., N), eq. (softmax-forward)
 
 
 def softmax_backward(dp: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -86,11 +86,11 @@ def softmax_backward(dp: np.ndarray, p: np.ndarray) -> np.ndarray:
     >>> abs(float(softmax_backward(np.array([1.0, 2.0, 5.0]), p).sum())) < 1e-15
     True
     """
-    return p * (dp - np.sum(p * dp, axis=-1, keepdims=True))  # (..., N)
+    return p * (dp - np.sum(p * dp, axis=-1, keepdims=True))  # (..., N), eq. (softmax-backward)
 
 
 def log_softmax(z: np.ndarray) -> np.ndarray:
-    r"""Log of the softmax, :math:`z_i - m - \log\sum_j e^{z_j - m}`, without forming ``p``.
+    r"""Log of the softmax, :math:`z_i - z_{\max} - \log\sum_j e^{z_j - z_{\max}}`, without ``p``.
 
     Examples
     --------
@@ -98,6 +98,6 @@ def log_softmax(z: np.ndarray) -> np.ndarray:
     >>> np.round(np.exp(log_softmax(np.array([0.0, np.log(3.0)]))), 6)
     array([0.25, 0.75])
     """
-    m = z.max(axis=-1, keepdims=True)  # (..., 1)
-    shifted = z - m  # (..., N)
+    z_max = z.max(axis=-1, keepdims=True)  # (..., 1)
+    shifted = z - z_max  # (..., N)
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))  # (..., N)

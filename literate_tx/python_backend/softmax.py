@@ -86,7 +86,7 @@ def _log_softmax_row(z: list) -> list:
 
 
 def log_softmax(z: list) -> list:
-    r"""Log of the softmax, :math:`z_i - m - \log\sum_j e^{z_j - m}`, without forming ``p``.
+    r"""Log of the softmax, :math:`z_i - z_{\max} - \log\sum_j e^{z_j - z_{\max}}`, without ``p``.
 
     Examples
     --------
