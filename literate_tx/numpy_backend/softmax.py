@@ -7,10 +7,10 @@ Forward
 
    p_i = \frac{e^{z_i - z_{\max}}}{\sum_j e^{z_j - z_{\max}}}, \qquad z_{\max} = \max_j z_j .
 
-Subtracting the row maximum :math:`m` changes nothing mathematically (numerator and denominator
-are both multiplied by :math:`e^{-m}`) but keeps every exponent :math:`\le 0`, so nothing
-overflows even for logits of :math:`10^4`; entries equal to :math:`-\infty` (masked positions)
-become exactly 0.
+Subtracting the row maximum :math:`z_{\max}` changes nothing mathematically (numerator and
+denominator are both multiplied by :math:`e^{-z_{\max}}`) but keeps every exponent
+:math:`\le 0`, so nothing overflows even for logits of :math:`10^4`; entries equal to
+:math:`-\infty` (masked positions) become exactly 0.
 
 Backward
 --------
