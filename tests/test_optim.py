@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from literate_tx.numpy_backend import optim as np_optim
 from literate_tx import schedules
+from literate_tx.numpy_backend import optim as np_optim
 from literate_tx.python_backend import optim as py_optim
 
 RTOL = 1e-12
