@@ -19,10 +19,11 @@ that scores of unit-variance vectors have unit variance:
 .. math::
    :label: attn-scores
 
-   s_{hij} = \frac{q_{hi} \cdot k_{hj}}{\sqrt D} + \beta_{hij}, \qquad
+   s_{hij} = \frac{q_{hi} \cdot k_{hj}}{\sqrt D} - \kappa_h\,(i - j), \qquad
    s_{hij} = -\infty \text{ for } j > i \ \text{(causal mask)},
 
-with :math:`\beta` the ALiBi bias (zero otherwise). The weights and the output:
+with :math:`\kappa_h` the ALiBi slope of head :math:`h` (eq. :eq:`alibi`; :math:`\kappa_h = 0`
+without ALiBi). The weights and the output:
 
 .. math::
    :label: attn-out
@@ -47,13 +48,14 @@ Walking the same steps in reverse, with :math:`\delta` denoting
    \delta v &= (a \odot m)^\top \delta y, &
    \delta a &= (\delta y\, v^\top) \odot m, \\
    \delta s &= a \odot \big(\delta a - \textstyle\sum_j a_{\cdot j}\, \delta a_{\cdot j}\big), &
-   \delta q &= \delta s\, k / \sqrt D, &
-   \delta k &= \delta s^\top q / \sqrt D,
+   \delta q &= \tfrac{1}{\sqrt D}\, \delta s\, k, &
+   \delta k &= \tfrac{1}{\sqrt D}\, \delta s^\top q,
    \end{aligned}
 
-followed by the inverse RoPE rotation of :math:`\delta q, \delta k` and the linear backward
-(eq. :eq:`linear-backward` of the chapter :doc:`Linear maps </derived/linear>`) for the three
-projections, whose input gradients add up:
+where the code's ``ds`` is :math:`\delta s / \sqrt D`, the factor both products share
+(``dq = ds @ k``, ``dk = ds.T @ q``); followed by the inverse RoPE rotation of
+:math:`\delta q, \delta k` and the linear backward (eq. :eq:`linear-backward` of the chapter
+:doc:`Linear maps </derived/linear>`) for the three projections, whose input gradients add up:
 :math:`\delta x = \delta q W_q^\top + \delta k W_k^\top + \delta v W_v^\top`. Masked entries have
 :math:`a = 0`, so their :math:`\delta s` is zero: no gradient flows to the future.
 
@@ -452,7 +454,7 @@ def attention_backward(dout: np.ndarray, cache: AttentionCache) -> tuple[np.ndar
     datt = dy @ v_h.transpose(0, 1, 3, 2)  # (B, H, T, T)
     if weights_mask is not None:
         datt = datt * weights_mask
-    ds = softmax_backward(datt, att) * (1.0 / math.sqrt(D))  # (B, H, T, T)
+    ds = softmax_backward(datt, att) * (1.0 / math.sqrt(D))  # (B, H, T, T): delta s / sqrt(D)
     dq = ds @ k_h  # (B, H, T, D)
     dk_h = ds.transpose(0, 1, 3, 2) @ q  # (B, H, T, D)
     dk = sum_kv_groups(dk_h, G)  # (B, G, T, D), eq. (attn-gqa-backward)
