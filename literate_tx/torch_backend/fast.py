@@ -162,8 +162,8 @@ class DecodeWeights:
     cos, sin : Tensor or None
         RoPE's tables, (max_seq_len, D), for ``position="rope"``.
     alibi : Tensor or None
-        For ``position="alibi"``: :math:`-m_h (T_{max} - 1 - k)`, (H, max_seq_len), so that
-        the bias of query :math:`n` on keys :math:`j \le n`, :math:`-m_h (n - j)`, is the slice
+        For ``position="alibi"``: :math:`-\kappa_h (T_{max} - 1 - k)`, (H, max_seq_len), so that
+        the bias of query :math:`n` on keys :math:`j \le n`, :math:`-\kappa_h (n - j)`, is the slice
         ``alibi[:, T_max - 1 - n:]``.
     final_norm : callable or None
     head : Tensor
@@ -254,7 +254,7 @@ class DecodeWeights:
         elif cfg.position == "alibi":
             distance = torch.arange(T_max - 1, -1, -1, dtype=torch.float64, device=E.device)
             slopes = alibi_slopes(H).to(E.device)  # (H,), float64
-            alibi = (-slopes[:, None] * distance).to(E.dtype)  # (H, T_max): -m_h (T_max-1-k)
+            alibi = (-slopes[:, None] * distance).to(E.dtype)  # (H, T_max): -kappa_h (T_max-1-k)
         head = E.T if module.lm_head is None else module.lm_head.w  # (C, V)
         return cls(layers, E, positions, cos, sin, alibi, _norm(module.final_norm), head,
                    tuple(sources), cls._key(sources))
@@ -325,7 +325,7 @@ def decode_step(config, weights: DecodeWeights, tokens: torch.Tensor,
         # query heads g R .. g R + R - 1 against key/value head g, eq. (attn-gqa): (B G) groups
         keys = cache.k.reshape(B * G, n + 1, D)  # (B G, n + 1, D), a view
         s = torch.bmm(q.reshape(B * G, R, D), keys.transpose(1, 2))  # (B G, R, n + 1)
-        if weights.alibi is not None:  # + (H, 1, n + 1) over B: -m_h (n - j)
+        if weights.alibi is not None:  # + (H, 1, n + 1) over B: -kappa_h (n - j)
             s = (s.view(B, H, 1, n + 1) + weights.alibi[:, None, config.max_seq_len - 1 - n:]
                  ).view(B * G, R, n + 1)
         att = torch.softmax(s, dim=-1)  # (B G, R, n + 1); no mask: key n is the newest
