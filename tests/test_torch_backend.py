@@ -211,7 +211,12 @@ def test_sdpa_path_equals_explicit_path(cfg, seed, data):
     params = weights(cfg, seed)
     fast = TorchModel(cfg, params, dtype="float64", attention="sdpa")
     slow = TorchModel(cfg, params, dtype="float64", attention="explicit")
-    assert_same_function(fast, slow, tokens, targets, F64_TOL, F64_FLOOR)
+    # SDPA sums in another order than the explicit path. With d_model = 2 a LayerNorm's output
+    # is +-1 whatever its input, so the gradient through it is a cancellation of round-off
+    # (eq. ln-backward is exactly 0 at eps = 0): there the two orders differ by up to 1.2e-10
+    # (ModelConfig(3, 2, 2, 1, 2, 6, position="rope", activation="relu"), seed 164, in CI's
+    # derandomised examples), so this comparison of two float64 orders allows 1e-9.
+    assert_same_function(fast, slow, tokens, targets, 10 * F64_TOL, F64_FLOOR)
     split = data.draw(st.integers(1, tokens.shape[1]))
     a, kv_a = fast.decode(tokens[:, :split])
     b, kv_b = slow.decode(tokens[:, :split])
