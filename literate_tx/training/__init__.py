@@ -63,9 +63,12 @@ the run's first start (stored in ``last.npz`` as ``schedule_steps``) and :math:`
 ``steps`` of a resume. The rate of step :math:`s` is
 
 .. math::
+    :nowrap:
 
+    \begin{equation}
     \eta(s) = \begin{cases} \eta_{S_0}(s) & s < S_0 \\
                              \eta_{\min} & S_0 \le s < N \end{cases}                  \tag{2}
+    \end{equation}
 
 where :math:`\eta_{S_0}` is the warmup and decay of :mod:`literate_tx.schedules` over
 :math:`S_0` steps: a longer resume adds a constant tail at ``min_lr`` after the original
