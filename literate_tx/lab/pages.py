@@ -147,6 +147,10 @@ def _parse(text: str, default: Any) -> Any:
 
 
 def train_page() -> None:
+    """The Train page: the form, start / stop / resume, and the live curves of the job.
+
+    Driven headless by ``tests/test_lab.py`` (Streamlit's ``AppTest``).
+    """
     help_ = forms.field_help()
     c1, c2, c3, c4 = st.columns(4)
     task = c1.selectbox("Task", ("digits", "text", "file"), key="t_task",
@@ -275,6 +279,10 @@ def _heatmap(weights: np.ndarray, labels: list[str]) -> go.Heatmap:
 
 
 def attention_page() -> None:
+    """The Attention page: a checkpoint's attention maps for a prompt, per head and per op.
+
+    Driven headless by ``tests/test_lab.py`` (Streamlit's ``AppTest``).
+    """
     c1, c2 = st.columns([3, 1])
     with c1:
         path = _pick_checkpoint("a")
@@ -324,6 +332,10 @@ def attention_page() -> None:
 
 # ============================================================================ Internals
 def internals_page() -> None:
+    """The Internals page: activation and gradient statistics per layer, residual stream norm.
+
+    Driven headless by ``tests/test_lab.py`` (Streamlit's ``AppTest``).
+    """
     c1, c2 = st.columns([3, 1])
     with c1:
         path = _pick_checkpoint("i")
@@ -378,6 +390,10 @@ def internals_page() -> None:
 
 # ============================================================================ Compare runs
 def compare_page() -> None:
+    """The Compare runs page: up to four runs' curves, configurations and summary table.
+
+    Driven headless by ``tests/test_lab.py`` (Streamlit's ``AppTest``).
+    """
     found = [str(p) for p in runs.find_runs(_root())]
     if not found:
         st.info(f"no runs under {_root()}; train one on the Train page")
@@ -422,6 +438,10 @@ def compare_page() -> None:
 
 # ============================================================================ Generate
 def generate_page() -> None:
+    """The Generate page: sampling settings and the text streamed token by token.
+
+    Driven headless by ``tests/test_lab.py`` (Streamlit's ``AppTest``).
+    """
     c1, c2 = st.columns([3, 1])
     with c1:
         path = _pick_checkpoint("g")
@@ -452,6 +472,10 @@ def generate_page() -> None:
 
 # ============================================================================ Trace
 def trace_page() -> None:
+    """The Trace page: a pure-Python forward and backward pass, operation by operation.
+
+    Driven headless by ``tests/test_lab.py`` (Streamlit's ``AppTest``).
+    """
     source = st.radio("Model", ("a tiny fresh digits model", "a checkpoint"), horizontal=True,
                       key="x_source")
     path = _pick_checkpoint("x") if source == "a checkpoint" else None
@@ -486,6 +510,10 @@ def trace_page() -> None:
 
 # ============================================================================ Benchmark
 def benchmark_page() -> None:
+    """The Benchmark page: the backend benchmark at a chosen size, as a chart.
+
+    Driven headless by ``tests/test_lab.py`` (Streamlit's ``AppTest``).
+    """
     from ..bench import BACKENDS, OPS, PRESETS, _have_torch
 
     allowed = [b for b in BACKENDS if _have_torch() or not b.startswith("torch")]
