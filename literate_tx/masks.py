@@ -1,8 +1,9 @@
 r"""Dropout masks, drawn once for every backend: which activations a training step drops.
 
 Inverted dropout (derived in :mod:`literate_tx.numpy_backend.dropout`, eq. :eq:`dropout`)
-multiplies an activation by a mask whose entries are 0 (dropped, with probability :math:`p`)
-or :math:`1/(1-p)` (kept and rescaled, so that the expectation is unchanged). The masks are
+multiplies an activation by a mask whose entries are 0 (dropped, with probability
+:math:`\rho`, the drop rate ``dropout``) or :math:`1/(1-\rho)` (kept and rescaled, so that the
+expectation is unchanged). The masks are
 drawn here, up front, in a fixed order from one seeded :class:`numpy.random.Generator`, and then
 *passed* to the forward pass of whichever backend runs it: the NumPy backend uses them as they
 are, the pure-Python backend as nested lists, the PyTorch backend as tensors. The same seed
@@ -67,7 +68,7 @@ def make_masks(cfg, B: int, T: int, rng: np.random.Generator, dtype=np.float64) 
     Parameters
     ----------
     cfg : ModelConfig
-        Supplies ``dropout`` (:math:`p`) and the sizes.
+        Supplies ``dropout`` (the drop rate :math:`\rho`) and the sizes.
     B, T : int
     rng : numpy.random.Generator
     dtype : numpy dtype
@@ -75,7 +76,7 @@ def make_masks(cfg, B: int, T: int, rng: np.random.Generator, dtype=np.float64) 
     Returns
     -------
     dict of str to ndarray
-        Entries are 0 or :math:`1/(1-p)`; empty when ``cfg.dropout == 0``.
+        Entries are 0 or :math:`1/(1-\rho)`; empty when ``cfg.dropout == 0``.
 
     Examples
     --------
@@ -84,11 +85,11 @@ def make_masks(cfg, B: int, T: int, rng: np.random.Generator, dtype=np.float64) 
     >>> make_masks(ModelConfig(10, 8, 1, 2, 16, 8), 2, 3, np.random.default_rng(0))
     {}
     """
-    p = cfg.dropout
-    if p == 0.0:
+    rate = cfg.dropout  # rho
+    if rate == 0.0:
         return {}
-    scale = 1.0 / (1.0 - p)
+    scale = 1.0 / (1.0 - rate)
     return {
-        name: ((rng.random(shape) >= p) * scale).astype(dtype)  # eq. (dropout)
+        name: ((rng.random(shape) >= rate) * scale).astype(dtype)  # eq. (dropout)
         for name, shape in mask_shapes(cfg, B, T).items()
     }

@@ -329,14 +329,17 @@ def uniform_causal_weights(T: int) -> np.ndarray:
     return visible / visible.sum(axis=1, keepdims=True)
 
 
-def normalised_rms(rho: float, eps: float) -> float:
-    r"""Norms: the RMS of RMSNorm's output (gain 1) for an input row of RMS :math:`\rho`.
+def normalised_rms(rms: float, eps: float) -> float:
+    r"""Norms: the RMS of RMSNorm's output (gain 1) for an input row of a given RMS.
 
-    :math:`\hat x = x / \sqrt{\rho^2 + \epsilon}`, so its RMS is
-    :math:`\rho / \sqrt{\rho^2 + \epsilon}`: 1 only when :math:`\rho^2 \gg \epsilon`; for
-    :math:`\rho^2 = \epsilon` it is :math:`1/\sqrt 2`, and it goes to 0 with the input.
+    With :math:`\operatorname{rms}(x) = (\tfrac1C \sum_i x_i^2)^{1/2}`,
+    :math:`\hat x = x / \sqrt{\operatorname{rms}(x)^2 + \epsilon}` and its RMS is
+    :math:`\operatorname{rms}(x) / \sqrt{\operatorname{rms}(x)^2 + \epsilon}`: 1 only when
+    :math:`\operatorname{rms}(x)^2 \gg \epsilon`; for
+    :math:`\operatorname{rms}(x)^2 = \epsilon` it is :math:`1/\sqrt 2`, and it goes to 0 with
+    the input.
     """
-    return rho / math.sqrt(rho * rho + eps)
+    return rms / math.sqrt(rms * rms + eps)
 
 
 def gelu_grad(u: np.ndarray) -> np.ndarray:
@@ -362,8 +365,9 @@ def swiglu_equal_width(F: int) -> float:
 def inverted_dropout_mean(p: float, n: int = 200_000, seed: int = 0) -> float:
     r"""Dropout: the mean of :math:`m \odot x` for inverted-dropout masks and :math:`x = 1`.
 
-    Entries are 0 with probability :math:`p` and :math:`1/(1-p)` otherwise, so
-    :math:`\mathbb{E}[m] = (1 - p) / (1 - p) = 1`: no rescaling is needed at evaluation.
+    Entries are 0 with probability :math:`\rho` (the drop rate ``p``) and :math:`1/(1-\rho)`
+    otherwise, so :math:`\mathbb{E}[m] = (1 - \rho) / (1 - \rho) = 1`: no rescaling is needed
+    at evaluation.
     """
     rng = np.random.default_rng(seed)
     mask = (rng.random(n) >= p) / (1.0 - p)

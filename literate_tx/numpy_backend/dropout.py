@@ -1,12 +1,13 @@
 r"""Inverted dropout with explicit masks.
 
-In training mode each activation is kept with probability :math:`1 - p` and, if kept, scaled by
-:math:`1/(1 - p)`, so that its expectation is unchanged and evaluation needs no rescaling:
+In training mode each activation is dropped with probability :math:`\rho` (the configuration's
+``dropout``, the *drop rate*), kept with probability :math:`1 - \rho` and, if kept, scaled by
+:math:`1/(1 - \rho)`, so that its expectation is unchanged and evaluation needs no rescaling:
 
 .. math::
    :label: dropout
 
-   y = x \odot m, \qquad m_i = \frac{\mathbb{1}[u_i \ge p]}{1 - p}, \quad u_i \sim U[0, 1) .
+   y = x \odot m, \qquad m_i = \frac{\mathbb{1}[u_i \ge \rho]}{1 - \rho}, \quad u_i \sim U[0, 1) .
 
 The mask is a constant of the forward pass, so the backward pass multiplies by the same mask:
 :math:`\delta x = \delta y \odot m`.

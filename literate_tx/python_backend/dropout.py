@@ -1,7 +1,8 @@
 r"""Inverted dropout with explicit masks, on nested lists.
 
 Derived in :mod:`literate_tx.numpy_backend.dropout`, eq. :eq:`dropout`: kept entries are scaled
-by :math:`1/(1-p)`, and the backward pass multiplies by the same mask.
+by :math:`1/(1-\rho)` (:math:`\rho` the drop rate), and the backward pass multiplies by the
+same mask.
 
 The masks come from the backend-neutral :func:`literate_tx.masks.make_masks`, drawn from the
 same seeded generator in the same order as for the other backends and then turned into nested
@@ -45,13 +46,13 @@ def make_masks(cfg, B: int, T: int, rng, dtype="float64") -> dict:
     B, T : int
     rng : numpy.random.Generator
     dtype : numpy dtype
-        The masks are rounded to it before conversion (``1/(1-p)`` in float32 for a float32
+        The masks are rounded to it before conversion (``1/(1-rate)`` in float32 for a float32
         model), as in the NumPy backend.
 
     Returns
     -------
     dict of str to nested list
-        Entries are 0 or :math:`1/(1-p)`; empty when ``cfg.dropout == 0``.
+        Entries are 0 or :math:`1/(1-\rho)`; empty when ``cfg.dropout == 0``.
 
     Examples
     --------

@@ -34,7 +34,7 @@ __all__ = ["Dropout"]
 
 
 class Dropout(nn.Module):
-    r"""Inverted dropout with probability ``p``, eq. :eq:`dropout`.
+    r"""Inverted dropout with drop rate ``p`` (:math:`\rho`), eq. :eq:`dropout`.
 
     Parameters
     ----------
@@ -43,7 +43,7 @@ class Dropout(nn.Module):
 
     Examples
     --------
-    In training mode with no masks, kept entries are scaled by :math:`1/(1-p)`:
+    In training mode with no masks, kept entries are scaled by :math:`1/(1-\rho)`:
 
     >>> _ = torch.manual_seed(0)
     >>> y = Dropout(0.5).train()(torch.ones(1000), None, "dropout")
