@@ -86,14 +86,14 @@ Grouped-query attention
 -----------------------
 With ``n_kv_heads = G`` key/value heads, a divisor of :math:`H`, the key and value projections
 are :math:`W_k, W_v \in \mathbb{R}^{C \times G D}` and split into :math:`G` heads, while the queries
-keep :math:`H`. The :math:`R = H/G` consecutive query heads of group :math:`g` share its key and
+keep :math:`H`. The :math:`R = H/G` consecutive query heads of group :math:`\nu` share its key and
 value head (the grouping of Llama's ``repeat_kv``): query head :math:`h` reads key/value head
-:math:`g(h) = \lfloor h/R \rfloor`. Writing the repetition as its own step,
+:math:`\nu(h) = \lfloor h/R \rfloor`. Writing the repetition as its own step,
 
 .. math::
    :label: attn-gqa
 
-   \tilde k_h = k_{g(h)}, \quad \tilde v_h = v_{g(h)} \qquad (B, G, T, D) \to (B, H, T, D),
+   \tilde k_h = k_{\nu(h)}, \quad \tilde v_h = v_{\nu(h)} \qquad (B, G, T, D) \to (B, H, T, D),
 
 eqs. :eq:`attn-scores` and :eq:`attn-out` hold unchanged with :math:`\tilde k, \tilde v` in place
 of :math:`k, v`, and :math:`G = H` (the default) is ordinary multi-head attention. RoPE rotates
@@ -102,16 +102,17 @@ before, on :math:`G` heads. The key/value cache stores :math:`k, v` (:math:`G` h
 repeated copies: that is what makes a decoding step read :math:`R` times fewer bytes.
 
 Backward: eq. :eq:`attn-backward` gives :math:`\delta\tilde k_h, \delta\tilde v_h` for every query
-head. Key head :math:`g` enters the loss through the :math:`R` query heads of its group, each a
+head. Key head :math:`\nu` enters the loss through the :math:`R` query heads of its group, each a
 copy of it, so by the chain rule (the Jacobian of a copy is the identity) its gradient is the sum
 of theirs:
 
 .. math::
    :label: attn-gqa-backward
 
-   \delta k_g = \sum_{h:\, g(h) = g} \delta\tilde k_h = \sum_{r=0}^{R-1} \delta\tilde k_{gR + r},
+   \delta k_\nu = \sum_{h:\, \nu(h) = \nu} \delta\tilde k_h
+   = \sum_{h=\nu R}^{\nu R + R - 1} \delta\tilde k_h,
    \qquad
-   \delta v_g = \sum_{r=0}^{R-1} \delta\tilde v_{gR + r}
+   \delta v_\nu = \sum_{h=\nu R}^{\nu R + R - 1} \delta\tilde v_h
    \qquad (B, H, T, D) \to (B, G, T, D),
 
 before the inverse RoPE rotation of :math:`\delta k` and the linear backward of the
@@ -298,8 +299,8 @@ def repeat_kv(x: np.ndarray, H: int) -> np.ndarray:
 def sum_kv_groups(dx: np.ndarray, G: int) -> np.ndarray:
     r"""(B, H, T, D) -> (B, G, T, D), the backward of :func:`repeat_kv`: eq. (attn-gqa-backward).
 
-    Key/value head ``g`` was copied to query heads ``g R .. g R + R - 1``; its gradient is the sum
-    of theirs, eq. :eq:`attn-gqa-backward`.
+    Key/value head :math:`\nu` was copied to query heads :math:`\nu R, \dots, \nu R + R - 1`; its
+    gradient is the sum of theirs, eq. :eq:`attn-gqa-backward`.
 
     Examples
     --------

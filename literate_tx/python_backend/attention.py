@@ -206,7 +206,7 @@ def repeat_kv(x: list, H: int) -> list:
 
 
 def sum_kv_groups(dx: list, G: int) -> list:
-    """(B, H, T, D) -> (B, G, T, D): head ``g`` sums its R query heads' gradients.
+    r"""(B, H, T, D) -> (B, G, T, D): key/value head :math:`\nu` sums its R query heads' gradients.
 
     The backward of :func:`repeat_kv`, eq. :eq:`attn-gqa-backward`.
 
@@ -219,8 +219,8 @@ def sum_kv_groups(dx: list, G: int) -> list:
     R = H // G
     if G == H:
         return dx
-    return [[reduce(lambda a, b: zip_map(add, a, b), dx_b[g * R : (g + 1) * R])
-             for g in range(G)]
+    return [[reduce(lambda a, b: zip_map(add, a, b), dx_b[nu * R : (nu + 1) * R])
+             for nu in range(G)]
             for dx_b in dx]  # (B, G, T, D)
 
 
