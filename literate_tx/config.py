@@ -48,9 +48,10 @@ so that their checkpoints map one to one onto the canonical layout:
 Grouped-query attention
 -----------------------
 With ``n_kv_heads = G`` smaller than ``n_heads = H`` the :math:`H` query heads share :math:`G`
-key/value heads: query head :math:`h` attends with key/value head :math:`\lfloor h / R \rfloor`,
-:math:`R = H / G` (the consecutive grouping of Llama's ``repeat_kv``). :math:`W_k, W_v` shrink to
-:math:`(C, G D)` and the key/value cache to :math:`G` heads. ``G = H`` is ordinary multi-head
+key/value heads: query head :math:`h` attends with key/value head
+:math:`\nu(h) = \lfloor h / R \rfloor`, :math:`R = H / G` (the consecutive grouping of Llama's
+``repeat_kv``). :math:`W_k, W_v` shrink to :math:`(C, G D)` and the key/value cache to :math:`G`
+heads. ``G = H`` is ordinary multi-head
 attention and ``G = 1`` multi-query attention. The derivation is in
 :mod:`literate_tx.numpy_backend.attention`.
 

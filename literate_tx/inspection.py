@@ -17,7 +17,7 @@ together), in float64:
    \mathrm{rms} = \sqrt{\tfrac1n \textstyle\sum x^2} = \sqrt{\mu^2 + \sigma^2} .
 
 The **residual-stream norm** of a layer is the mean over batch items and positions of the
-Euclidean length :math:`\lVert h_{bt} \rVert_2` of the :math:`C`-vector at that position. In a
+Euclidean length :math:`\lVert \xi_{bt} \rVert_2` of the :math:`C`-vector at that position. In a
 pre-LN model it grows with depth, since every block adds to it and nothing normalises it.
 
 For a ReLU feed-forward layer with pre-activation :math:`u \in \mathbb{R}^{B \times T \times F}`
@@ -204,7 +204,7 @@ def residual_norms(cache: Mapping[str, np.ndarray]) -> list[ResidualNorm]:
     -------
     list of ResidualNorm
         Ordered by layer, then pre, mid, post; ``mean_norm`` averages
-        :math:`\lVert h_{bt} \rVert_2` over b and t.
+        :math:`\lVert \xi_{bt} \rVert_2` over b and t.
 
     Examples
     --------

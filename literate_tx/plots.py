@@ -449,7 +449,7 @@ def plot_layer_statistics(cache: Mapping[str, np.ndarray], grads: Mapping | None
             ax.plot([r.layer + ("pre", "mid", "post").index(r.hook.rsplit("_", 1)[1]) / 2
                      for r in ordered], [r.mean_norm for r in ordered], "-", color="0.6", lw=0.8)
             ax.set_title("residual stream norm")
-            ax.set_ylabel(r"mean $\Vert h_t \Vert_2$")
+            ax.set_ylabel(r"mean $\Vert \xi_t \Vert_2$")
             ax.legend(fontsize=7)
         elif panel == "relu":
             rows = dead_relu_fraction(cache, config)

@@ -281,7 +281,7 @@ def embedding_grad(tokens: np.ndarray, dh: np.ndarray, V: int) -> np.ndarray:
     r"""Embeddings: :math:`\delta E` when a token occurs more than once.
 
     Row :math:`a` of :math:`E` was read at every position holding token :math:`a`, so its
-    gradient is the *sum* of those positions' :math:`\delta h`. ``dE[tokens] += dh`` would be
+    gradient is the *sum* of those positions' :math:`\delta \xi`. ``dE[tokens] += dh`` would be
     wrong: with repeated indices NumPy's buffered fancy assignment keeps only one of them;
     ``np.add.at`` accumulates.
     """

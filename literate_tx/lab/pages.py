@@ -362,7 +362,7 @@ def internals_page() -> None:
                  for r in found.residual if r.layer is not None)
     c2.plotly_chart(_line_chart({"mean ‖h‖": ([p[0] for p in pts], [p[1] for p in pts])},
                                 "residual stream norm", "block (pre, mid +0.5, post +1)",
-                                "mean ‖h_t‖₂"), key="i_resid")
+                                "mean ‖ξ_t‖₂"), key="i_resid")
     if found.gradients:
         g = found.gradients
         names = [r["name"] for r in g]

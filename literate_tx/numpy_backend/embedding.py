@@ -5,12 +5,13 @@ Forward
 Token ids :math:`\mathrm{tok} \in \{0..V-1\}^{B \times T}` select rows of the table
 :math:`E \in \mathbb{R}^{V \times C}`; for ``position="learned"`` row :math:`t` of a trainable
 table :math:`P` is added, for ``"sinusoidal"`` row :math:`t` of the fixed table of
-:func:`~literate_tx.numpy_backend.positions.sinusoidal_table`:
+:func:`~literate_tx.numpy_backend.positions.sinusoidal_table`. The result is the first hidden
+state :math:`\xi` (the residual stream):
 
 .. math::
    :label: embed-forward
 
-   h_{bt} = E_{\mathrm{tok}_{bt}} + P_{t} .
+   \xi_{bt} = E_{\mathrm{tok}_{bt}} + P_{t} .
 
 Backward
 --------
@@ -20,8 +21,8 @@ back into the rows that were read, *adding* when a token occurs more than once:
 .. math::
    :label: embed-backward
 
-   \delta E_v = \sum_{b,t:\ \mathrm{tok}_{bt} = v} \delta h_{bt}, \qquad
-   \delta P_t = \sum_b \delta h_{bt} .
+   \delta E_v = \sum_{b,t:\ \mathrm{tok}_{bt} = v} \delta \xi_{bt}, \qquad
+   \delta P_t = \sum_b \delta \xi_{bt} .
 
 Examples
 --------

@@ -5,11 +5,12 @@ Forward
 .. math::
    :label: model-forward
 
-   h^{(0)} = \mathrm{drop}(\mathrm{embed}(\mathrm{tok})), \quad
-   h^{(\ell)} = \mathrm{block}_\ell(h^{(\ell-1)}), \quad
-   z = N_{final}(h^{(L)})\, W_{head},
+   \xi^{(0)} = \mathrm{drop}(\mathrm{embed}(\mathrm{tok})), \quad
+   \xi^{(\ell)} = \mathrm{block}_\ell(\xi^{(\ell-1)}), \quad
+   z = N_{final}(\xi^{(L)})\, W_{head},
 
-with :math:`W_{head} = E^\top` when the embeddings are tied. The loss is the cross-entropy of
+with :math:`\xi^{(\ell)}` the hidden state (the residual stream) after block :math:`\ell`, and
+:math:`W_{head} = E^\top` when the embeddings are tied. The loss is the cross-entropy of
 eq. :eq:`ce-forward` in the chapter on the loss.
 
 Backward
@@ -17,7 +18,7 @@ Backward
 Reverse-mode differentiation visits the same steps backwards, each module's backward pass
 turning the gradient of its output into the gradients of its input and parameters. With tied
 embeddings :math:`E` receives two contributions that add: :math:`\delta E = \delta E_{lookup} +
-\delta z^\top h` (from the head :math:`z = h E^\top`).
+\delta z^\top N_{final}(\xi^{(L)})` (from the head :math:`z = N_{final}(\xi^{(L)})\, E^\top`).
 
 Examples
 --------
