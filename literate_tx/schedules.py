@@ -9,34 +9,34 @@ The same functions work for every backend (they return Python floats).
 Step convention
 ---------------
 ``step`` counts the updates already made: the first update uses ``step=0``,
-the :math:`(s+1)`-th uses ``step=s``. Write :math:`W` for ``warmup_steps``,
+the :math:`(\tau+1)`-th uses ``step=`` :math:`\tau`. Write :math:`S_w` for ``warmup_steps``,
 :math:`S` for ``total_steps``, :math:`\eta_{\max}` and :math:`\eta_{\min}` for
 ``max_lr`` and ``min_lr``.
 
 Warmup rises linearly **from zero**: step 0 gets learning rate 0 (that first
 update then leaves the weights unchanged, although Adam's moment estimates
-already see its gradient), step :math:`s < W` gets
+already see its gradient), step :math:`\tau < S_w` gets
 
-.. math:: \eta(s) = \eta_{\max}\, \frac{s}{W} \qquad (0 \le s < W) \tag{1}
+.. math:: \eta(\tau) = \eta_{\max}\, \frac{\tau}{S_w} \qquad (0 \le \tau < S_w) \tag{1}
 
-and step :math:`W` is the peak, :math:`\eta(W) = \eta_{\max}` exactly. With
-:math:`W = 0` there is no warmup and step 0 is the peak. (If you prefer the
+and step :math:`S_w` is the peak, :math:`\eta(S_w) = \eta_{\max}` exactly. With
+:math:`S_w = 0` there is no warmup and step 0 is the peak. (If you prefer the
 first update to move, pass ``step + 1``.)
 
-After the warmup the rate decays over :math:`S - W` steps. The fraction of the
-decay done at step :math:`s` is
+After the warmup the rate decays over :math:`S - S_w` steps. The fraction of the
+decay done at step :math:`\tau` is
 
-.. math:: p(s) = \frac{s - W}{S - W} \in [0, 1] \qquad (W \le s \le S) \tag{2}
+.. math:: \chi(\tau) = \frac{\tau - S_w}{S - S_w} \in [0, 1] \qquad (S_w \le \tau \le S) \tag{2}
 
 and the rate is a weighted mean of the two end points, with weight
 
-.. math:: c(p) = \tfrac12\bigl(1 + \cos \pi p\bigr) \ \text{(cosine)} \qquad
-          \text{or} \qquad c(p) = 1 - p \ \text{(linear)} \tag{3}
+.. math:: \psi(\chi) = \tfrac12\bigl(1 + \cos \pi \chi\bigr) \ \text{(cosine)} \qquad
+          \text{or} \qquad \psi(\chi) = 1 - \chi \ \text{(linear)} \tag{3}
 
-.. math:: \eta(s) = (1 - c)\,\eta_{\min} + c\,\eta_{\max} \tag{4}
+.. math:: \eta(\tau) = (1 - \psi)\,\eta_{\min} + \psi\,\eta_{\max} \tag{4}
 
-Written as a weighted mean, (4) gives :math:`\eta_{\max}` exactly at :math:`p = 0`
-and :math:`\eta_{\min}` exactly at :math:`p = 1` (:math:`\cos\pi` rounds to
+Written as a weighted mean, (4) gives :math:`\eta_{\max}` exactly at :math:`\chi = 0`
+and :math:`\eta_{\min}` exactly at :math:`\chi = 1` (:math:`\cos\pi` rounds to
 :math:`-1` exactly), with no rounding left over from :math:`\eta_{\min} +
 (\eta_{\max} - \eta_{\min})`; the result is also clamped to
 :math:`[\eta_{\min}, \eta_{\max}]`, where rounding of the two products could
@@ -139,7 +139,7 @@ def _decay(
     total_steps: int,
     min_lr: float,
 ) -> float:
-    r"""The decay phase, eqs. (2)-(4), with ``weight`` the :math:`c(p)` of eq. (3).
+    r"""The decay phase, eqs. (2)-(4), with ``weight`` the :math:`\psi(\chi)` of eq. (3).
 
     Examples
     --------
@@ -156,7 +156,7 @@ def _decay(
 
 
 def _cosine_weight(p: float) -> float:
-    r"""Cosine weight :math:`c(p) = (1 + \cos \pi p) / 2`, eq. (3).
+    r"""Cosine weight :math:`\psi(\chi) = (1 + \cos \pi \chi) / 2`, eq. (3).
 
     Examples
     --------
@@ -167,7 +167,7 @@ def _cosine_weight(p: float) -> float:
 
 
 def _linear_weight(p: float) -> float:
-    r"""Linear weight :math:`c(p) = 1 - p`, eq. (3).
+    r"""Linear weight :math:`\psi(\chi) = 1 - \chi`, eq. (3).
 
     Examples
     --------

@@ -2,15 +2,17 @@ r"""Training: one loop for every backend, with metrics, checkpoints and an exact
 
 The loop
 --------
-Every backend trains with the same loop. Write :math:`\theta_s` for the parameters after
-:math:`s` updates, :math:`\eta(s)` for the learning rate of :mod:`literate_tx.schedules` and
-:math:`(x_s, y_s)` for the batch drawn at step :math:`s`. One step is
+Every backend trains with the same loop. Write :math:`w_\tau` for the parameters after
+:math:`\tau` updates (:math:`\tau` is the optimisation step, as in
+:mod:`literate_tx.numpy_backend.optim`), :math:`\eta(\tau)` for the learning rate of
+:mod:`literate_tx.schedules` and :math:`(x_\tau, y_\tau)` for the batch drawn at step
+:math:`\tau`. One step is
 
 .. math::
 
-    \ell_s, g_s = \nabla \mathcal{L}(\theta_s; x_s, y_s), \qquad
-    \hat g_s = \mathrm{clip}(g_s), \qquad
-    \theta_{s+1} = \mathrm{AdamW}(\theta_s, \hat g_s, \eta(s)),                   \tag{1}
+    \mathcal{L}_\tau = \mathcal{L}(w_\tau; x_\tau, y_\tau), \quad
+    \delta w_\tau = \nabla_w \mathcal{L}_\tau, \quad
+    w_{\tau+1} = \mathrm{AdamW}\bigl(w_\tau, \mathrm{clip}(\delta w_\tau), \eta(\tau)\bigr), \tag{1}
 
 where the loss :math:`\mathcal{L}` is the mean cross-entropy over the targets that count
 (:mod:`literate_tx.numpy_backend.loss`) and ``clip`` rescales the whole gradient to a global
@@ -59,29 +61,29 @@ changes nothing. Nothing is pickled: checkpoints are read with ``allow_pickle=Fa
 Resuming with more steps
 ~~~~~~~~~~~~~~~~~~~~~~~~
 A run keeps the learning-rate schedule it started with. Write :math:`S_0` for the ``steps`` of
-the run's first start (stored in ``last.npz`` as ``schedule_steps``) and :math:`N` for the
-``steps`` of a resume. The rate of step :math:`s` is
+the run's first start (stored in ``last.npz`` as ``schedule_steps``) and :math:`S_r` for the
+``steps`` of a resume. The rate of step :math:`\tau` is
 
 .. math::
     :nowrap:
 
     \begin{equation}
-    \eta(s) = \begin{cases} \eta_{S_0}(s) & s < S_0 \\
-                             \eta_{\min} & S_0 \le s < N \end{cases}                  \tag{2}
+    \eta(\tau) = \begin{cases} \eta_{S_0}(\tau) & \tau < S_0 \\
+                                \eta_{\min} & S_0 \le \tau < S_r \end{cases}           \tag{2}
     \end{equation}
 
 where :math:`\eta_{S_0}` is the warmup and decay of :mod:`literate_tx.schedules` over
 :math:`S_0` steps: a longer resume adds a constant tail at ``min_lr`` after the original
 schedule, which ends at ``min_lr`` itself, so the rate never jumps. (Stretching the decay
-from the stop point to :math:`N` was the other candidate; it makes the rate a function of
-where each resume happened, so the same ``N`` would give different runs depending on how
+from the stop point to :math:`S_r` was the other candidate; it makes the rate a function of
+where each resume happened, so the same :math:`S_r` would give different runs depending on how
 they were split, and an already finished run would start to decay again from ``min_lr`` to
 ``min_lr``, a tail all the same.) Consequences:
 
-* :math:`N = S_0` (a resume after Ctrl-C or a kill) reproduces the uninterrupted run bit for
-  bit, as above; any :math:`N \ge S_0` reproduces the first :math:`S_0` steps too;
-* :math:`N` smaller than the steps already done is refused (a run cannot be shortened), and
-  so is :math:`N` equal to them when the run has finished (``summary.json`` exists); a run
+* :math:`S_r = S_0` (a resume after Ctrl-C or a kill) reproduces the uninterrupted run bit for
+  bit, as above; any :math:`S_r \ge S_0` reproduces the first :math:`S_0` steps too;
+* :math:`S_r` smaller than the steps already done is refused (a run cannot be shortened), and
+  so is :math:`S_r` equal to them when the run has finished (``summary.json`` exists); a run
   killed after its last checkpoint but before ``summary.json`` is completed without
   training;
 * to decay over a longer horizon, start a new run (another ``out``, or ``overwrite=True``).
