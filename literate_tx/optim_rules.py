@@ -147,7 +147,7 @@ def clip_coefficient(max_norm: float, total_norm: float) -> float | None:
     r"""The common factor :math:`c` of gradient clipping, or None when no clipping is needed.
 
     Eq. (2) of :mod:`literate_tx.numpy_backend.optim`: :math:`c = \texttt{max\_norm} /
-    (\lVert g \rVert + 10^{-6})`, applied only if :math:`c < 1` — or if it is NaN (a
+    (\lVert \delta w \rVert + 10^{-6})`, applied only if :math:`c < 1` — or if it is NaN (a
     non-finite norm is applied as torch does by default, with no error).
 
     Parameters
@@ -207,7 +207,7 @@ class Optimizer:
     decay : dict of str to bool
         Whether each parameter gets weight decay (from ``decay_filter``).
     step_count : int
-        Number of steps taken (:math:`t` of the equations after a step).
+        Number of steps taken (:math:`\tau` of the equations after a step).
     state : dict of str to dict of str to buffer
         Buffers by kind (``"b"`` or ``"m"``, ``"v"``), then by parameter name.
     lr : float
@@ -417,7 +417,7 @@ class SGDRules:
             nesterov=nesterov,
         )
         if self.momentum != 0:
-            # b_0 is never read: step 1 overwrites it with g_1, eq. (4)
+            # B_0 is never read: step 1 overwrites it with dw_1, eq. (4)
             self.state["b"] = {n: self._zeros_like(p) for n, p in self.params.items()}
 
     def _set_hyper(
@@ -476,8 +476,8 @@ class AdamRules:
         self.state["v"] = {n: self._zeros_like(p) for n, p in self.params.items()}
 
     def _bias_corrections(self, eta: float) -> tuple[float, float]:
-        r"""The bias corrections of eq. (9) folded into eq. (11), for step :math:`t`:
-        :math:`\eta / (1 - \beta_1^t)` and :math:`\sqrt{1 - \beta_2^t}`.
+        r"""The bias corrections of eq. (9) folded into eq. (11), for step :math:`\tau`:
+        :math:`\eta / (1 - \zeta_1^\tau)` and :math:`\sqrt{1 - \zeta_2^\tau}`.
 
         Examples
         --------

@@ -13,89 +13,102 @@ names.)
 
 Notation
 --------
-:math:`\theta` a parameter tensor, :math:`g` its gradient, :math:`t = 1, 2, \dots`
-the step number, :math:`\eta` the learning rate, :math:`\lambda` the weight decay.
-All products and powers of tensors are elementwise.
+:math:`w` a parameter tensor, :math:`\delta w` its gradient (the glossary's :math:`\delta`),
+:math:`\tau = 1, 2, \dots` the step number, :math:`\eta` the learning rate, :math:`\lambda` the
+weight decay. All products and powers of tensors are elementwise. The papers and PyTorch's
+documentation write :math:`\theta` for the parameters, :math:`g` for the gradient, :math:`t`
+for the step, :math:`\mu, \tau` for SGD's momentum and dampening, :math:`m_t, v_t` for Adam's
+moments and :math:`\beta_1, \beta_2` for their coefficients; here those letters mean other
+things (``docs/symbols.md``), so the optimiser's state is calligraphic
+(:math:`\mathcal B, \mathcal M, \mathcal V`) and its averaging coefficients are
+:math:`\zeta, \zeta_1, \zeta_2`.
 
 Gradient clipping
 -----------------
 The *global* norm treats all gradients as one long vector; like
 ``torch.nn.utils.clip_grad_norm_`` we take the norm of each tensor and then the
-norm of those norms (the same number, summed in a different order):
+norm of those norms (the same number, summed in a different order), over the parameter
+tensors :math:`w'`:
 
-.. math:: \lVert g \rVert = \Bigl(\sum_k \lVert g_k \rVert_2^2\Bigr)^{1/2} \tag{1}
+.. math:: \lVert \delta w \rVert = \Bigl(\sum_{w'} \lVert \delta w' \rVert_2^2\Bigr)^{1/2} \tag{1}
 
 If that norm exceeds ``max_norm`` every gradient is scaled by one common factor,
 so the direction of the full gradient is kept and only its length shrinks. The
 :math:`10^{-6}` keeps the division finite for a zero gradient and means that a
 clipped gradient ends very slightly *below* ``max_norm``:
 
-.. math:: c = \frac{\texttt{max\_norm}}{\lVert g \rVert + 10^{-6}}, \qquad
-          g_k \leftarrow c\, g_k \ \text{ only if } c < 1 \tag{2}
+.. math:: c = \frac{\texttt{max\_norm}}{\lVert \delta w \rVert + 10^{-6}}, \qquad
+          \delta w' \leftarrow c\, \delta w' \ \text{ only if } c < 1 \tag{2}
 
 SGD with momentum
 -----------------
-An :math:`L_2` penalty :math:`\tfrac{\lambda}{2}\lVert\theta\rVert^2` added to the
-loss adds :math:`\lambda\theta` to the gradient. ``torch.optim.SGD`` calls this
+An :math:`L_2` penalty :math:`\tfrac{\lambda}{2}\lVert w\rVert^2` added to the
+loss adds :math:`\lambda w` to the gradient. ``torch.optim.SGD`` calls this
 ``weight_decay`` and applies it to the gradient (it is *coupled*: the momentum
 below sees it):
 
-.. math:: g \leftarrow g + \lambda\,\theta \tag{3}
+.. math:: \delta w \leftarrow \delta w + \lambda\, w \tag{3}
 
-Momentum keeps a running buffer :math:`b` of past gradients with coefficient
-:math:`\mu` and dampening :math:`\tau`. PyTorch starts the buffer at the first
-gradient itself, not at :math:`(1-\tau)\,g_1`:
+Momentum keeps a running buffer :math:`\mathcal B` of past gradients with coefficient
+:math:`\zeta` (``momentum``) and dampening :math:`\Omega` (``dampening``). PyTorch starts the
+buffer at the first gradient itself, not at :math:`(1-\Omega)\,\delta w_1`:
 
-.. math:: b_1 = g_1, \qquad b_t = \mu\, b_{t-1} + (1-\tau)\, g_t \tag{4}
+.. math:: \mathcal B_1 = \delta w_1, \qquad
+          \mathcal B_\tau = \zeta\, \mathcal B_{\tau-1} + (1-\Omega)\, \delta w_\tau \tag{4}
 
 Classical momentum steps along the buffer; Nesterov momentum looks one
-momentum step ahead (and needs :math:`\tau = 0`):
+momentum step ahead (and needs :math:`\Omega = 0`):
 
-.. math:: d_t = b_t \quad\text{or, with Nesterov,}\quad d_t = g_t + \mu\, b_t \tag{5}
+.. math:: \mathcal D_\tau = \mathcal B_\tau \quad\text{or, with Nesterov,}\quad
+          \mathcal D_\tau = \delta w_\tau + \zeta\, \mathcal B_\tau \tag{5}
 
-.. math:: \theta \leftarrow \theta - \eta\, d_t \tag{6}
+.. math:: w \leftarrow w - \eta\, \mathcal D_\tau \tag{6}
 
-Without momentum, (3) and (6) give :math:`\theta \leftarrow (1-\eta\lambda)\,\theta - \eta g`:
+Without momentum, (3) and (6) give :math:`w \leftarrow (1-\eta\lambda)\,w - \eta\,\delta w`:
 for plain SGD the :math:`L_2` penalty and "decaying the weights" are the same thing.
 For Adam they are not, which is the point of AdamW.
 
 Adam and AdamW
 --------------
 Adam (Kingma & Ba, 2015) keeps exponential moving averages of the gradient and
-of its square:
+of its square (the paper's :math:`m_t, v_t` with coefficients :math:`\beta_1, \beta_2`):
 
-.. math:: m_t = \beta_1\, m_{t-1} + (1-\beta_1)\, g_t \tag{7}
+.. math:: \mathcal M_\tau = \zeta_1\, \mathcal M_{\tau-1} + (1-\zeta_1)\, \delta w_\tau \tag{7}
 
-.. math:: v_t = \beta_2\, v_{t-1} + (1-\beta_2)\, g_t^2 \tag{8}
+.. math:: \mathcal V_\tau = \zeta_2\, \mathcal V_{\tau-1} + (1-\zeta_2)\, \delta w_\tau^2 \tag{8}
 
-with :math:`m_0 = v_0 = 0`. Unrolling (7), :math:`m_t = (1-\beta_1)\sum_{i=1}^{t}\beta_1^{t-i} g_i`,
-and if the :math:`g_i` share a mean :math:`\bar g` then
-:math:`\mathbb{E}\,m_t = (1-\beta_1^t)\,\bar g`: the zero start biases early averages
-towards zero. Dividing by that factor removes the bias:
+with :math:`\mathcal M_0 = \mathcal V_0 = 0`. Unrolling (7),
+:math:`\mathcal M_\tau = (1-\zeta_1)\sum_{\tau'=1}^{\tau}\zeta_1^{\tau-\tau'} \delta w_{\tau'}`,
+and if the :math:`\delta w_{\tau'}` share a mean :math:`\overline{\delta w}` then
+:math:`\mathbb{E}\,\mathcal M_\tau = (1-\zeta_1^\tau)\,\overline{\delta w}`: the zero start
+biases early averages towards zero. Dividing by that factor removes the bias:
 
-.. math:: \hat m_t = \frac{m_t}{1-\beta_1^t}, \qquad \hat v_t = \frac{v_t}{1-\beta_2^t} \tag{9}
+.. math:: \hat{\mathcal M}_\tau = \frac{\mathcal M_\tau}{1-\zeta_1^\tau}, \qquad
+          \hat{\mathcal V}_\tau = \frac{\mathcal V_\tau}{1-\zeta_2^\tau} \tag{9}
 
 The step divides the averaged gradient by its root-mean-square, so every
 coordinate moves by about :math:`\eta` whatever the scale of its gradient;
-:math:`\epsilon` is added *after* the square root:
+:math:`\epsilon` (``eps``) is added *after* the square root:
 
-.. math:: \theta \leftarrow \theta - \eta\, \frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon} \tag{10}
+.. math:: w \leftarrow w - \eta\,
+          \frac{\hat{\mathcal M}_\tau}{\sqrt{\hat{\mathcal V}_\tau} + \epsilon} \tag{10}
 
 PyTorch (and this module) folds the two corrections of (9) into (10) without
-forming :math:`\hat m_t` and :math:`\hat v_t`; this is (10) exactly, rearranged:
+forming :math:`\hat{\mathcal M}_\tau` and :math:`\hat{\mathcal V}_\tau`; this is (10) exactly,
+rearranged:
 
-.. math:: \theta \leftarrow \theta - \frac{\eta}{1-\beta_1^t}\cdot
-          \frac{m_t}{\sqrt{v_t}\,/\sqrt{1-\beta_2^t} + \epsilon} \tag{11}
+.. math:: w \leftarrow w - \frac{\eta}{1-\zeta_1^\tau}\cdot
+          \frac{\mathcal M_\tau}{\sqrt{\mathcal V_\tau}\,/\sqrt{1-\zeta_2^\tau} + \epsilon} \tag{11}
 
 ``torch.optim.Adam`` applies ``weight_decay`` as (3), *coupled*: the
-:math:`\lambda\theta` term enters :math:`m` and :math:`v` and is then divided by
-:math:`\sqrt{\hat v}`, so weights with large gradients are barely decayed at all.
+:math:`\lambda w` term enters :math:`\mathcal M` and :math:`\mathcal V` and is then divided by
+:math:`\sqrt{\hat{\mathcal V}}`, so weights with large gradients are barely decayed at all.
 AdamW (Loshchilov & Hutter, 2019) *decouples* the decay: before the Adam update
 it shrinks the weights directly, with no gradient involved,
 
-.. math:: \theta \leftarrow \theta\,(1 - \eta\lambda) \tag{12}
+.. math:: w \leftarrow w\,(1 - \eta\lambda) \tag{12}
 
-(that is :math:`\theta \leftarrow \theta - \eta\lambda\theta`, written as PyTorch
+(that is :math:`w \leftarrow w - \eta\lambda w`, written as PyTorch
 computes it), and then (7)-(11) run on the raw gradient.
 
 Which parameters decay, and state dictionaries
@@ -231,9 +244,9 @@ class SGD(SGDRules, Optimizer):
     lr : float, default 1e-3
         Learning rate :math:`\eta` (overridable per step).
     momentum : float, default 0
-        Momentum :math:`\mu`, eq. (4); 0 disables the buffer.
+        Momentum :math:`\zeta`, eq. (4); 0 disables the buffer.
     dampening : float, default 0
-        Dampening :math:`\tau`, eq. (4).
+        Dampening :math:`\Omega`, eq. (4).
     weight_decay : float, default 0
         Coupled :math:`L_2` coefficient :math:`\lambda`, eq. (3).
     nesterov : bool, default False
@@ -246,7 +259,7 @@ class SGD(SGDRules, Optimizer):
     >>> w = np.array([1.0, 2.0])
     >>> opt = SGD({"w": w}, lr=0.1)
     >>> opt.step({"w": np.array([0.5, -1.0])})
-    >>> w.tolist()  # the caller's array moved: theta - lr * g, eq. (6)
+    >>> w.tolist()  # the caller's array moved: w - lr * dw, eq. (6)
     [0.95, 2.1]
     """
 
@@ -295,7 +308,7 @@ class Adam(AdamRules, Optimizer):
     params, lr
         As :class:`SGD`.
     betas : (float, float), default (0.9, 0.999)
-        Averaging coefficients :math:`\beta_1, \beta_2 \in [0, 1)`, eqs. (7)-(8).
+        Averaging coefficients :math:`\zeta_1, \zeta_2 \in [0, 1)`, eqs. (7)-(8).
     eps : float, default 1e-8
         :math:`\epsilon`, added after the square root, eq. (10).
     weight_decay : float, default 0
@@ -307,7 +320,7 @@ class Adam(AdamRules, Optimizer):
     --------
     The first step moves every coordinate by about ``lr`` against the sign of
     its gradient, whatever the gradient's size (eqs. (9)-(10) with
-    :math:`\hat m_1 = g_1`, :math:`\hat v_1 = g_1^2`):
+    :math:`\hat{\mathcal M}_1 = \delta w_1`, :math:`\hat{\mathcal V}_1 = \delta w_1^2`):
 
     >>> w = np.zeros(3)
     >>> opt = Adam({"w": w}, lr=0.1, eps=0.0)
@@ -326,7 +339,8 @@ class Adam(AdamRules, Optimizer):
 
         Examples
         --------
-        A constant gradient gives :math:`\hat m_t = g` and :math:`\hat v_t = g^2`
+        A constant gradient gives :math:`\hat{\mathcal M}_\tau = \delta w` and
+        :math:`\hat{\mathcal V}_\tau = \delta w^2`
         at every step, so the bias correction keeps steps of exactly ``lr``:
 
         >>> w = np.zeros(1)
@@ -362,7 +376,7 @@ class AdamW(AdamWRules, Adam):
     r"""Adam with decoupled weight decay, as ``torch.optim.AdamW``.
 
     Identical to :class:`Adam` except that weight decay shrinks the weights
-    directly, :math:`\theta \leftarrow \theta(1-\eta\lambda)` (eq. (12)), before the
+    directly, :math:`w \leftarrow w(1-\eta\lambda)` (eq. (12)), before the
     Adam update, and by default only matrices decay
     (:func:`~literate_tx.optim_rules.default_decay_filter`).
 

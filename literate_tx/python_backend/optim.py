@@ -201,7 +201,7 @@ class SGD(SGDRules, Optimizer):
     >>> w = [1.0, 2.0]
     >>> opt = SGD({"w": w}, lr=0.1)
     >>> opt.step({"w": [0.5, -1.0]})
-    >>> w  # the caller's list moved: theta - lr * g, eq. (6)
+    >>> w  # the caller's list moved: w - lr * dw, eq. (6)
     [0.95, 2.1]
     """
 
@@ -257,7 +257,7 @@ class Adam(AdamRules, Optimizer):
     --------
     The first step moves every coordinate by about ``lr`` against the sign of
     its gradient, whatever the gradient's size (eqs. (9)-(10) with
-    :math:`\hat m_1 = g_1`, :math:`\hat v_1 = g_1^2`):
+    :math:`\hat{\mathcal M}_1 = \delta w_1`, :math:`\hat{\mathcal V}_1 = \delta w_1^2`):
 
     >>> w = [0.0, 0.0, 0.0]
     >>> opt = Adam({"w": w}, lr=0.1, eps=0.0)

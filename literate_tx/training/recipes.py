@@ -29,7 +29,7 @@ Shakespeare (2 layers, 4 heads, width 128, batch 64; 4, 8, 256, 32; 6, 6, 384, 1
 epochs): ``small`` and ``medium`` take nanoGPT's 1e-3 for its 6-layer, 384-wide character
 model, and ``tiny`` a larger 3e-3, since a smaller model tolerates a larger step. ``gpt2-124m``
 is nanoGPT's ``train_gpt2.py`` configuration: about 0.5 M tokens per update (480 sequences
-of 1 024 tokens, in 40 accumulated micro-batches of 12), AdamW with :math:`\beta_2 = 0.95`,
+of 1 024 tokens, in 40 accumulated micro-batches of 12), AdamW with :math:`\zeta_2 = 0.95`,
 weight decay 0.1, 2 000 warm-up steps. None of these rates was tuned on this project's machines.
 
 The character-level recipes keep the tokenizer the run asks for (``char`` by default);
