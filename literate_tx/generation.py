@@ -14,30 +14,33 @@ Hugging Face's ``generate``):
 .. math::
    :label: gen-temperature
 
-   p_i \propto \exp(z_i / \tau) \qquad \text{(temperature } \tau > 0\text{)},
+   p_x \propto \exp(z_x / \mathcal{T}) \qquad \text{(temperature } \mathcal{T} > 0\text{)},
 
-:math:`\tau < 1` sharpens, :math:`\tau > 1` flattens and :math:`\tau = 0` is the limit that puts
-all mass on the arg-max (*greedy* decoding; ties go to the lowest id). **Top-k** keeps the
-:math:`k` most probable tokens (ties broken towards the lower id) and renormalises. **Top-p**
-(*nucleus*, Holtzman et al. 2019) sorts the probabilities in decreasing order and keeps the
-smallest prefix whose mass reaches :math:`p`:
+for every token id :math:`x`; :math:`\mathcal{T} < 1` sharpens, :math:`\mathcal{T} > 1` flattens
+and :math:`\mathcal{T} = 0` is the limit that puts all mass on the arg-max (*greedy* decoding;
+ties go to the lowest id). **Top-k** keeps the ``top_k`` most probable tokens (ties broken
+towards the lower id) and renormalises. **Top-p** (*nucleus*, Holtzman et al. 2019) sorts the
+probabilities in decreasing order and keeps the smallest prefix whose mass reaches
+:math:`p_\text{top}` (``top_p``):
 
 .. math::
    :label: gen-top-p
 
-   S = \{\pi_1, \dots, \pi_m\}, \qquad
-   m = \min\Big\{ m' : \sum_{r \le m'} p_{\pi_r} \ge p \Big\},
+   \mathcal{S} = \{o_1, \dots, o_{|\mathcal{S}|}\}, \qquad
+   |\mathcal{S}| = \min\Big\{ \iota :
+   \sum_{\iota' \le \iota} p_{o_{\iota'}} \ge p_\text{top} \Big\},
 
-which always contains the most probable token :math:`\pi_1`, then renormalises. With ``top_k``
+with :math:`o_\iota` the token of rank :math:`\iota` (:math:`o_1` the most probable, which
+:math:`\mathcal S` always contains), then renormalises. With ``top_k``
 off and ``top_p = 1`` the distribution is the plain tempered softmax.
 
 The draw
 --------
-One uniform number :math:`u \sim U[0, 1)` per step, from ``numpy.random.default_rng(seed)``,
-picks the token by inverting the cumulative distribution: the first :math:`i` with
-:math:`\sum_{j \le i} p_j > u`. Tokens of probability zero are never chosen. Because the draw
-depends on the backend only through the logits, two backends agree token for token unless
-:math:`u` falls within their rounding difference of a boundary.
+One uniform number :math:`\upsilon \sim U[0, 1)` per step, from ``numpy.random.default_rng(seed)``,
+picks the token by inverting the cumulative distribution: the first id :math:`x` with
+:math:`\sum_{x' \le x} p_{x'} > \upsilon`. Tokens of probability zero are never chosen.
+Because the draw depends on the backend only through the logits, two backends agree token for
+token unless :math:`\upsilon` falls within their rounding difference of a boundary.
 
 The key/value cache
 -------------------
@@ -100,7 +103,7 @@ def sampling_probs(logits, temperature: float = 1.0, top_k: int | None = None,
     logits : (..., V) array_like
         Scores of the next token (any float dtype; computed in float64).
     temperature : float
-        :math:`\tau \ge 0`; ``0`` gives the one-hot arg-max (greedy).
+        :math:`\mathcal{T} \ge 0`; ``0`` gives the one-hot arg-max (greedy).
     top_k : int, optional
         Keep the ``top_k`` most probable tokens (``None``: all).
     top_p : float, optional
@@ -168,7 +171,7 @@ def sampling_probs(logits, temperature: float = 1.0, top_k: int | None = None,
 def sample_token(probs, rng: np.random.Generator) -> int:
     r"""Draw one token id from ``probs`` with a single uniform number from ``rng``.
 
-    The id is the first :math:`i` whose cumulative probability exceeds :math:`u \sim U[0, 1)`
+    The id is the first :math:`x` whose cumulative probability exceeds :math:`\upsilon \sim U[0, 1)`
     (inverse-CDF sampling), so a token of probability zero is never drawn.
 
     Parameters

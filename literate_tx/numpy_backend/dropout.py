@@ -7,7 +7,8 @@ In training mode each activation is dropped with probability :math:`\rho` (the c
 .. math::
    :label: dropout
 
-   y = x \odot m, \qquad m_i = \frac{\mathbb{1}[u_i \ge \rho]}{1 - \rho}, \quad u_i \sim U[0, 1) .
+   y = x \odot m, \qquad m_i = \frac{\mathbb{1}[\upsilon_i \ge \rho]}{1 - \rho},
+   \quad \upsilon_i \sim U[0, 1) .
 
 The mask is a constant of the forward pass, so the backward pass multiplies by the same mask:
 :math:`\delta x = \delta y \odot m`.
