@@ -26,11 +26,11 @@ seed fixes the weights for every backend:
 .. math::
    :label: init
 
-   W \sim \mathcal{N}(0, \sigma^2), \qquad
-   W_{o}, W_{down} \sim \mathcal{N}\!\left(0, \frac{\sigma^2}{2L}\right), \qquad
+   W \sim \mathcal{N}(0, \sigma_\text{init}^2), \qquad
+   W_{o}, W_{down} \sim \mathcal{N}\!\left(0, \frac{\sigma_\text{init}^2}{2L}\right), \qquad
    b = 0, \quad \gamma = 1, \quad \beta = 0,
 
-where :math:`\sigma` is ``init_std``; the residual projections are scaled down by
+where :math:`\sigma_\text{init}` is ``init_std``; the residual projections are scaled down by
 :math:`1/\sqrt{2L}` as in GPT-2 so that the variance of the residual stream does not grow with
 depth (each of the :math:`2L` sublayers adds one term).
 

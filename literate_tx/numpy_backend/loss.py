@@ -8,8 +8,8 @@ For logits :math:`z_n \in \mathbb{R}^V` at each of the :math:`N = BT` positions 
 .. math::
    :label: ce-forward
 
-   \mathcal{L} = -\frac{1}{|\mathcal{V}|} \sum_{n \in \mathcal{V}} \log \mathrm{softmax}(z_n)_{y_n},
-   \qquad \mathcal{V} = \{n : y_n \ne \text{ignore\_index}\} .
+   \mathcal{L} = -\frac{1}{|\mathcal{C}|} \sum_{n \in \mathcal{C}} \log \mathrm{softmax}(z_n)_{y_n},
+   \qquad \mathcal{C} = \{n : y_n \ne \text{ignore\_index}\} .
 
 Backward
 --------
@@ -18,8 +18,8 @@ Since :math:`\partial(-\log \mathrm{softmax}(z)_y)/\partial z = \mathrm{softmax}
 .. math::
    :label: ce-backward
 
-   \delta z_n = \frac{\mathrm{softmax}(z_n) - e_{y_n}}{|\mathcal{V}|}
-   \ \text{ for } n \in \mathcal{V}, \qquad \delta z_n = 0 \text{ otherwise.}
+   \delta z_n = \frac{\mathrm{softmax}(z_n) - e_{y_n}}{|\mathcal{C}|}
+   \ \text{ for } n \in \mathcal{C}, \qquad \delta z_n = 0 \text{ otherwise.}
 
 Each row of the gradient sums to zero: raising every logit equally changes no probability.
 

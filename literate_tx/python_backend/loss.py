@@ -1,7 +1,7 @@
 r"""Cross-entropy of next-token prediction, averaged over the targets that count, in lists.
 
 Derived in :mod:`literate_tx.numpy_backend.loss`: the mean over non-ignored positions of eq.
-:eq:`ce-forward` and the gradient :math:`(\mathrm{softmax}(z) - e_y)/|\mathcal{V}|` of eq.
+:eq:`ce-forward` and the gradient :math:`(\mathrm{softmax}(z) - e_y)/|\mathcal{C}|` of eq.
 :eq:`ce-backward` (zero at ignored positions).
 
 Examples
