@@ -35,7 +35,7 @@ def bigram_table_grad(table: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.nda
     With :math:`N` positions, :math:`p_n = \mathrm{softmax}(W_{x_n})` and the one-hot target
     :math:`e_{y_n}`, the loss is :math:`\frac1N \sum_n -\log p_{n, y_n}` and
 
-    .. math:: \delta W_a = \frac1N \sum_{n:\, x_n = a} (p_n - e_{y_n}),
+    .. math:: \delta W_x = \frac1N \sum_{n:\, x_n = x} (p_n - e_{y_n}),
 
     every row read adds its own softmax-minus-one-hot; rows never read get zero.
     """
@@ -51,8 +51,9 @@ def bigram_table_grad(table: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.nda
 def count_bigram_table(train: np.ndarray, V: int, alpha: float = 1.0) -> np.ndarray:
     r"""Exercise 1.3: the best bigram table, by counting.
 
-    The loss is minimised, for each current character :math:`a`, by the empirical distribution
-    of the next character: :math:`W_{ab} = \log \frac{n_{ab} + \alpha}{\sum_b n_{ab} + V\alpha}`
+    The loss is minimised, for each current character :math:`x`, by the empirical distribution
+    of the next character :math:`x'`: with :math:`\#(x, x')` the number of such pairs seen,
+    :math:`W_{xx'} = \log \frac{\#(x, x') + \alpha}{\sum_{x''} \#(x, x'') + V\alpha}`
     (add-:math:`\alpha` smoothing keeps unseen pairs finite on new text). The trained bigram
     can approach this table's validation loss but not beat it by much.
     """
@@ -280,7 +281,7 @@ def linear_grads(x: np.ndarray, w: np.ndarray, dy: np.ndarray):
 def embedding_grad(tokens: np.ndarray, dh: np.ndarray, V: int) -> np.ndarray:
     r"""Embeddings: :math:`\delta E` when a token occurs more than once.
 
-    Row :math:`a` of :math:`E` was read at every position holding token :math:`a`, so its
+    Row :math:`x` of :math:`E` was read at every position holding token :math:`x`, so its
     gradient is the *sum* of those positions' :math:`\delta \xi`. ``dE[tokens] += dh`` would be
     wrong: with repeated indices NumPy's buffered fancy assignment keeps only one of them;
     ``np.add.at`` accumulates.
