@@ -93,6 +93,23 @@ def _pick_backend(key: str) -> str:
                         help="any backend runs any checkpoint (the same weights)")
 
 
+def _pick_model(key: str):
+    """A checkpoint and a backend side by side, loaded: the first row of the model pages."""
+    c1, c2 = st.columns([3, 1])
+    with c1:
+        path = _pick_checkpoint(key)
+    with c2:
+        backend = _pick_backend(key)
+    return models.load(path, backend)
+
+
+def _default_prompt(loaded, digits_prompt: str) -> str:
+    """``digits_prompt`` for a digits model, else the run's sample prompt (or nothing)."""
+    if loaded.task == "digits":
+        return digits_prompt
+    return loaded.train_config.sample_prompt if loaded.train_config else ""
+
+
 def _line_chart(series: dict[str, tuple[list, list]], title: str, xlabel: str, ylabel: str,
                 *, log_x: bool = False, log_y: bool = False) -> go.Figure:
     fig = go.Figure()
@@ -283,14 +300,8 @@ def attention_page() -> None:
 
     Driven headless by ``tests/test_lab.py`` (Streamlit's ``AppTest``).
     """
-    c1, c2 = st.columns([3, 1])
-    with c1:
-        path = _pick_checkpoint("a")
-    with c2:
-        backend = _pick_backend("a")
-    loaded = models.load(path, backend)
-    default = "Max ( 5 3 9 ) =" if loaded.task == "digits" else (
-        loaded.train_config.sample_prompt if loaded.train_config else "")
+    loaded = _pick_model("a")
+    default = _default_prompt(loaded, "Max ( 5 3 9 ) =")
     prompt = st.text_input("Prompt", value=default, key="a_prompt")
     view = models.attention(loaded, prompt)
     L, H = view.weights.shape[:2]
@@ -336,14 +347,8 @@ def internals_page() -> None:
 
     Driven headless by ``tests/test_lab.py`` (Streamlit's ``AppTest``).
     """
-    c1, c2 = st.columns([3, 1])
-    with c1:
-        path = _pick_checkpoint("i")
-    with c2:
-        backend = _pick_backend("i")
-    loaded = models.load(path, backend)
-    default = "Max ( 5 3 9 ) = 9" if loaded.task == "digits" else (
-        loaded.train_config.sample_prompt if loaded.train_config else "")
+    loaded = _pick_model("i")
+    default = _default_prompt(loaded, "Max ( 5 3 9 ) = 9")
     prompt = st.text_input("Prompt", value=default, key="i_prompt",
                            help="the gradients are those of predicting each token of the prompt "
                            "from the ones before it")
@@ -442,15 +447,9 @@ def generate_page() -> None:
 
     Driven headless by ``tests/test_lab.py`` (Streamlit's ``AppTest``).
     """
-    c1, c2 = st.columns([3, 1])
-    with c1:
-        path = _pick_checkpoint("g")
-    with c2:
-        backend = _pick_backend("g")
-    loaded = models.load(path, backend)
+    loaded = _pick_model("g")
     digits = loaded.task == "digits"
-    default = "Max ( 5 3 9 ) =" if digits else (
-        loaded.train_config.sample_prompt if loaded.train_config else "")
+    default = _default_prompt(loaded, "Max ( 5 3 9 ) =")
     prompt = st.text_area("Prompt", value=default, key="g_prompt", height=80)
     c1, c2, c3, c4, c5 = st.columns(5)
     temperature = c1.slider("temperature", 0.0, 2.0, 0.0 if digits else 0.8, 0.05,
