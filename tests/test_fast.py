@@ -17,8 +17,15 @@ from strategies import batches, configs, prompts_and_steps, random_params
 import literate_tx as ltx
 from literate_tx.masks import make_masks
 from literate_tx.numpy_backend import NumpyModel
-from literate_tx.numpy_backend.activations import erf
-from literate_tx.numpy_backend.fast import FastAdamW, FastNumpyModel, fast_erf, keep_freed_memory
+from literate_tx.numpy_backend.activations import activation_backward, activation_forward, erf
+from literate_tx.numpy_backend.fast import (
+    FastAdamW,
+    FastNumpyModel,
+    fast_erf,
+    gelu_backward,
+    gelu_forward,
+    keep_freed_memory,
+)
 from literate_tx.numpy_backend.optim import AdamW
 
 pytest.importorskip("threadpoolctl")
@@ -72,6 +79,37 @@ def test_threaded_equals_unthreaded(cfg, data):
     _close(one.forward(tokens), two.forward(tokens), F64, "logits")
     for name in grads_1:
         _close(grads_1[name], grads_2[name], F64, name)
+
+
+@given(cfg=configs(dropout=True), data=st.data(), dtype=st.sampled_from(["float64", "float32"]),
+       threads=st.sampled_from([1, 2]), query_block=QUERY_BLOCKS)
+def test_reused_buffers_leave_nothing_behind(cfg, data, dtype, threads, query_block):
+    """The workspace (``reuse_buffers=True``) hands the same arrays to every step. A second
+    step on other data must equal a model that allocates afresh, and must not change the
+    gradients the first step returned (they are the caller's, not the workspace's)."""
+    params = random_params(cfg, data.draw(st.integers(0, 2**16)), scale=0.5, dtype=dtype)
+    kept = FastNumpyModel(cfg, params, dtype=dtype, threads=threads, query_block=query_block)
+    fresh = FastNumpyModel(cfg, params, dtype=dtype, threads=threads, query_block=query_block,
+                           reuse_buffers=False)
+    first_batch = data.draw(batches(cfg, max_batch=3))
+    tokens, targets = first_batch  # the second step: other tokens in the same shapes, so
+    second = ((tokens + 1) % cfg.vocab_size, targets[:, ::-1].copy())  # every array is reused
+    train = data.draw(st.booleans())
+    masks = [make_masks(cfg, *b[0].shape, np.random.default_rng(k), dtype) if train else None
+             for k, b in enumerate((first_batch, second))]
+    loss_1, grads_1 = kept.loss_and_grads(*first_batch, train=train, masks=masks[0])
+    saved = {name: g.copy() for name, g in grads_1.items()}
+    logits_1 = kept.forward(first_batch[0])
+    loss_2, grads_2 = kept.loss_and_grads(*second, train=train, masks=masks[1])
+    assert kept.workspaces[0].nbytes > 0
+    assert fresh.workspaces == []
+    for name in grads_1:  # the first step's results are untouched by the second
+        assert np.array_equal(grads_1[name], saved[name]), name
+    assert np.array_equal(logits_1, fresh.forward(first_batch[0]))
+    loss_f, grads_f = fresh.loss_and_grads(*second, train=train, masks=masks[1])
+    assert loss_2 == loss_f
+    for name in grads_f:
+        assert np.array_equal(grads_2[name], grads_f[name]), name
 
 
 def test_train_mode_draws_the_reference_masks():
@@ -149,6 +187,39 @@ def test_fast_erf_saturates_without_clipping():
                       for v in x[:-1].astype(np.float64)])
     assert np.abs(got[:-1].astype(np.float64) - exact).max() <= 6e-8  # one float32 ulp of 1
     assert np.isnan(got[-1])
+
+
+@given(kind=st.sampled_from(["gelu", "gelu_tanh"]),
+       u=st.lists(st.floats(-30, 30, allow_nan=False), min_size=1, max_size=300),
+       dtype=st.sampled_from(["float64", "float32"]))
+def test_fused_gelus_equal_the_reference(kind, u, dtype):
+    """gelu_forward / gelu_backward (sigmoid form of the tanh GELU, chunked) against the
+    reference formulas of eq. (activations), evaluated in float64."""
+    u64 = np.array(u)
+    u = u64.astype(dtype)
+    da = np.cos(u64).astype(dtype)
+    a, gate = gelu_forward(kind, u)
+    du = gelu_backward(kind, da.copy(), u, gate)
+    assert a.dtype == du.dtype == np.dtype(dtype)
+    ref_u = u.astype(np.float64)  # the same inputs, rounded as the model sees them
+    tol = 1e-13 if dtype == "float64" else 2e-6  # float32: a few ulps of O(1) values
+    scale = np.maximum(1.0, np.abs(ref_u))
+    assert np.all(np.abs(a - activation_forward(kind, ref_u)) <= tol * scale)
+    ref_du = activation_backward(kind, da.astype(np.float64), ref_u)
+    assert np.all(np.abs(du - ref_du) <= tol * scale)
+
+
+def test_fused_gelus_chunk_boundaries_and_bad_kind():
+    """Arrays longer than one chunk, and a kind without a fused kernel."""
+    u = np.linspace(-8, 8, 200_003)
+    for kind in ("gelu", "gelu_tanh"):
+        a, gate = gelu_forward(kind, u)
+        np.testing.assert_allclose(a, activation_forward(kind, u), rtol=0, atol=1e-13)
+        du = gelu_backward(kind, np.ones_like(u), u, gate)
+        np.testing.assert_allclose(du, activation_backward(kind, np.ones_like(u), u), rtol=0,
+                                   atol=1e-13)
+    with pytest.raises(ValueError, match="kind='swish' is not allowed"):
+        gelu_forward("swish", u)
 
 
 def test_fast_erf_float32_accuracy_and_dtype():

@@ -89,8 +89,10 @@ True
 
 
 from .erf import fast_erf
-from .memory import keep_freed_memory
+from .gelu import gelu_backward, gelu_forward
+from .memory import Workspace, keep_freed_memory
 from .model import FastNumpyModel
 from .optim import FastAdamW
 
-__all__ = ["FastNumpyModel", "FastAdamW", "fast_erf", "keep_freed_memory"]
+__all__ = ["FastNumpyModel", "FastAdamW", "Workspace", "fast_erf", "gelu_backward",
+           "gelu_forward", "keep_freed_memory"]

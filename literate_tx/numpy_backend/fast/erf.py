@@ -31,7 +31,7 @@ _ERF_TANH_P = (1.5896007759866479e-07, -5.9856883523868275e-06, 8.97125748044826
 _PHI_SIGMOID_Q = tuple(-2.0 * c / (2.0 ** k * math.sqrt(2.0))
                        for k, c in zip(range(len(_ERF_TANH_P) - 1, -1, -1), _ERF_TANH_P,
                                        strict=True))
-_ERF_CHUNK = 131072  # elements per chunk of fast_erf (512 KiB of float32)
+_ERF_CHUNK = 65536  # elements per chunk of fast_erf (512 KiB of float32)
 
 def fast_erf(x: np.ndarray) -> np.ndarray:
     r"""The error function, vectorised for float32 as :math:`\tanh(x\,P(x^2))`.
@@ -73,7 +73,7 @@ def fast_erf(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def _gelu_cdf(u: np.ndarray) -> np.ndarray:
+def _gelu_cdf(u: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     r""":math:`\Phi(u) = \tfrac12\,(1 + \mathrm{erf}(u/\sqrt2))` of the exact GELU.
 
     For float32, :func:`fast_erf`'s :math:`\tanh(y)` with :math:`y = (u/\sqrt2)\,P(u^2/2)` gives
@@ -85,12 +85,12 @@ def _gelu_cdf(u: np.ndarray) -> np.ndarray:
     keeps its relative precision, which :math:`1 + \tanh y` loses to cancellation; for a very
     negative :math:`u`, :math:`e^{-2y}` overflows to :math:`+\infty` and :math:`\Phi` is 0.
     """
+    cdf = np.empty_like(u) if out is None else out  # (N, F)
     if u.dtype != np.float32:
-        cdf = erf(u * _INV_SQRT_2)  # (N, F)
+        cdf[...] = erf(u * _INV_SQRT_2)  # (N, F)
         cdf += 1.0
         cdf *= 0.5
         return cdf
-    cdf = np.empty_like(u)  # (N, F)
     _odd_poly_into(u.reshape(-1), cdf.reshape(-1), _PHI_SIGMOID_Q, _logistic_of_exponent)
     return cdf
 
@@ -103,7 +103,7 @@ def _logistic_of_exponent(p: np.ndarray) -> None:
     """``p <- 1 / (1 + exp(p))`` in place, that is :math:`\\sigma(-p)`."""
     np.exp(p, out=p)
     p += 1.0
-    np.reciprocal(p, out=p)
+    np.divide(1.0, p, out=p)  # NumPy vectorises division, not np.reciprocal (2x, float32)
 
 
 def _odd_poly_into(x: np.ndarray, out: np.ndarray, coefs: tuple[float, ...], finish) -> None:
@@ -114,10 +114,11 @@ def _odd_poly_into(x: np.ndarray, out: np.ndarray, coefs: tuple[float, ...], fin
     A huge :math:`|x|` overflows the polynomial to :math:`\pm\infty` on purpose (see
     :func:`fast_erf`), so overflow is not reported.
     """
+    x2_buffer = np.empty(min(x.size, _ERF_CHUNK), dtype=x.dtype)  # one scratch for every chunk
     with np.errstate(over="ignore"):
         for start in range(0, x.size, _ERF_CHUNK):
             xs, p = x[start:start + _ERF_CHUNK], out[start:start + _ERF_CHUNK]  # (n,) views
-            x2 = xs * xs  # (n,)
+            x2 = np.multiply(xs, xs, out=x2_buffer[:xs.size])  # (n,)
             np.multiply(x2, coefs[0], out=p)  # Horner's rule for P(x^2), in place
             p += coefs[1]
             for coef in coefs[2:]:

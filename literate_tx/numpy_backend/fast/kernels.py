@@ -19,10 +19,14 @@ import numpy as np
 from ..activations import activation_backward, activation_forward, sigmoid
 from ..attention import repeat_kv, sum_kv_groups
 from ..positions import alibi_bias, apply_rope, rope_backward, rope_tables
-from .erf import _INV_SQRT_2PI, _gelu_cdf
+from .gelu import gelu_backward, gelu_forward
+from .memory import Allocator, fresh
 
 # --------------------------------------------------------------------------- kernels
 # Each kernel works on rows (N, C) with N = B*T flattened, or on (B, H, T, *) for attention.
+# Each takes ``new``, the allocator of its large arrays (see .memory): ``fresh`` allocates, a
+# Workspace scope hands out the same arrays again at the next step. Every array it hands out is
+# written in full (``out=``) before it is read.
 
 
 class _Norm(NamedTuple):
@@ -46,21 +50,24 @@ def _row_mean(x):
     return (x @ _mean_vector(x.shape[-1], x.dtype))[:, None]  # (N, 1)
 
 
-def _norm_fwd(kind, x, weight, bias, eps):
+def _norm_fwd(kind, x, weight, bias, eps, new: Allocator = fresh):
     """LayerNorm / RMSNorm of eqs. (ln-forward), (rms-forward) with two buffers."""
     if kind == "none":
         return x, None
-    xc = x - _row_mean(x) if kind == "layernorm" else x  # (N, C)
-    sq = xc * xc  # (N, C)
+    if kind == "layernorm":
+        xc = np.subtract(x, _row_mean(x), out=new("centred", x.shape, x.dtype))  # (N, C)
+    else:
+        xc = x
+    sq = np.multiply(xc, xc, out=new("x_hat", x.shape, x.dtype))  # (N, C)
     rstd = 1.0 / np.sqrt(_row_mean(sq) + eps)  # (N, 1)
     x_hat = np.multiply(xc, rstd, out=sq)  # (N, C), reuses the square's buffer
-    y = x_hat * weight  # (N, C)
+    y = np.multiply(x_hat, weight, out=new("y", x.shape, x.dtype))  # (N, C)
     if bias is not None:
         y += bias
     return y, _Norm(kind, x_hat, rstd, weight, bias is not None)
 
 
-def _norm_bwd(dy, cache):
+def _norm_bwd(dy, cache, new: Allocator = fresh):
     """Backward of :func:`_norm_fwd`, eqs. (ln-backward), (rms-backward), in place."""
     if cache is None:
         return dy, None, None
@@ -68,10 +75,10 @@ def _norm_bwd(dy, cache):
     C = x_hat.shape[-1]
     dweight = np.einsum("nc,nc->c", dy, x_hat)  # (C,), without forming the product
     dbias = dy.sum(axis=0) if has_bias else None  # (C,)
-    g = dy * weight  # (N, C)
+    g = np.multiply(dy, weight, out=new("dx", dy.shape, dy.dtype))  # (N, C)
     gx_mean = np.einsum("nc,nc->n", g, x_hat)[:, None]  # (N, 1)
     gx_mean *= 1.0 / C
-    t = np.multiply(x_hat, gx_mean)  # (N, C)
+    t = np.multiply(x_hat, gx_mean, out=new("t", dy.shape, dy.dtype))  # (N, C)
     if kind == "layernorm":
         g -= _row_mean(g)
     g -= t
@@ -79,8 +86,8 @@ def _norm_bwd(dy, cache):
     return g, dweight, dbias
 
 
-def _linear(x, w, b):
-    y = x @ w  # (N, m)
+def _linear(x, w, b, out=None):
+    y = np.matmul(x, w, out=out)  # (N, m)
     if b is not None:
         y += b
     return y
@@ -157,7 +164,7 @@ def _query_blocks(T: int, T_past: int, block: int) -> list[tuple[int, int, int]]
     return [(r0, min(T, r0 + block), T_past + min(T, r0 + block)) for r0 in range(0, T, block)]
 
 
-def _attention_fwd(x, B, T, p, cfg, weights_mask, past=None, block=64):
+def _attention_fwd(x, B, T, p, cfg, weights_mask, past=None, block=64, new: Allocator = fresh):
     r"""Eqs. (attn-qkv) to (attn-out) with one QKV product and heads as strided views.
 
     Grouped-query attention (G key/value heads): the product is (C, C + 2GD) wide, the G heads
@@ -184,7 +191,8 @@ def _attention_fwd(x, B, T, p, cfg, weights_mask, past=None, block=64):
     if past is None:
         w_qkv = np.concatenate([p["w_q"] * scale, p["w_k"], p["w_v"]], axis=1)  # (C, C + 2GD)
         b_qkv = np.concatenate([p["b_q"] * scale, p["b_k"], p["b_v"]]) if cfg.bias else None
-        qkv = _linear(x, w_qkv, b_qkv).reshape(B, T, C + 2 * GD)  # (B, T, C + 2GD)
+        qkv = _linear(x, w_qkv, b_qkv, out=new("qkv", (B * T, C + 2 * GD), x.dtype))
+        qkv = qkv.reshape(B, T, C + 2 * GD)  # (B, T, C + 2GD)
         q, k, v = (qkv[:, :, a:b].reshape(B, T, n, D).transpose(0, 2, 1, 3)
                    for a, b, n in heads)  # (B, H, T, D), (B, G, T, D) twice: views
     else:  # a decoding step has few rows: three small products cost less than concatenating
@@ -203,24 +211,26 @@ def _attention_fwd(x, B, T, p, cfg, weights_mask, past=None, block=64):
         k, v = kv.k, kv.v  # (B, G, T_past + T, D)
     k, v = repeat_kv(k, H), repeat_kv(v, H)  # (B, H, T_k, D), eq. (attn-gqa); G = H: no copy
     bias = _score_bias(T, T_past, H, cfg.position == "alibi", x.dtype)  # (T, T_k), (H, T, T_k)
-    y = np.empty((B, T, H, D), dtype=x.dtype)  # merged-heads layout, written per head below
+    y = new("heads", (B, T, H, D), x.dtype)  # merged-heads layout, written per head below
     y_heads = y.transpose(0, 2, 1, 3)  # (B, H, T, D), a view
     blocks = []
-    for r0, r1, keys in _query_blocks(T, T_past, block):
-        s = q[:, :, r0:r1] @ k[:, :, :keys].transpose(0, 1, 3, 2)  # (B, H, Tb, keys), scaled
+    for j, (r0, r1, keys) in enumerate(_query_blocks(T, T_past, block)):
+        s = np.matmul(q[:, :, r0:r1], k[:, :, :keys].transpose(0, 1, 3, 2),
+                      out=new(f"att{j}", (B, H, r1 - r0, keys), x.dtype))  # (B, H, Tb, keys)
         if bias is not None:
             s += bias[..., r0:r1, :keys]  # the causal mask (and ALiBi) of these rows
         att = _softmax_inplace(s)  # (B, H, Tb, keys)
         mask = None if weights_mask is None else weights_mask[:, :, r0:r1, :keys]
-        att_dropped = att if mask is None else att * mask  # (B, H, Tb, keys)
+        att_dropped = att if mask is None else np.multiply(
+            att, mask, out=new(f"att_dropped{j}", att.shape, x.dtype))  # (B, H, Tb, keys)
         np.matmul(att_dropped, v[:, :, :keys], out=y_heads[:, :, r0:r1])  # (B, H, Tb, D)
         blocks.append(_Block(r0, r1, keys, att, att_dropped, mask))
     y = y.reshape(B * T, C)  # (N, C), merged heads
-    out = _linear(y, p["w_o"], p.get("b_o"))  # (N, C)
+    out = _linear(y, p["w_o"], p.get("b_o"), out=new("out", (B * T, C), x.dtype))  # (N, C)
     return out, _Attn(x, w_qkv, p["w_o"], cfg.bias, q, k, v, tuple(blocks), rope, y, G), kv
 
 
-def _attention_bwd(dout, cache):
+def _attention_bwd(dout, cache, new: Allocator = fresh):
     """Eq. (attn-backward) per query block; the three projections' gradients come from one
     (C, C + 2GD) product. With grouped-query attention the H heads' key and value gradients are
     summed over each group, eq. (attn-gqa-backward)."""
@@ -232,20 +242,22 @@ def _attention_bwd(dout, cache):
     grads = {"w_o": y.T @ dout}  # (C, C)
     if has_bias:
         grads["b_o"] = dout.sum(axis=0)  # (C,)
-    dy = (dout @ w_o.T).reshape(B, T, H, D).transpose(0, 2, 1, 3)  # (B, H, T, D), a view
-    dqkv = np.empty((B, T, C + 2 * GD), dtype=x.dtype)  # (B, T, C + 2GD)
+    dy = np.matmul(dout, w_o.T, out=new("dy", (B * T, C), x.dtype))  # (N, C)
+    dy = dy.reshape(B, T, H, D).transpose(0, 2, 1, 3)  # (B, H, T, D), a view
+    dqkv = new("dqkv", (B, T, C + 2 * GD), x.dtype)  # (B, T, C + 2GD)
     dq, dk, dv = (dqkv[:, :, a:b].reshape(B, T, n, D).transpose(0, 2, 1, 3)
                   for a, b, n in ((0, C, H), (C, C + GD, G), (C + GD, C + 2 * GD, G)))
     # dq: (B, H, T, D), dk, dv: (B, G, T, D), views. Gradients with respect to the scaled
     # query q' = q / sqrt(D) and to k (q' k^T = s), in RoPE's rotated coordinates when there
     # is a rotation (undone after the loop), and per query head when grouped (summed after it)
-    dq_r = dq if rope is None else np.empty_like(dq)
-    dk_r = dk if rope is None and not grouped else np.empty((B, H, T, D), dtype=x.dtype)
-    dv_h = dv if not grouped else np.empty((B, H, T, D), dtype=x.dtype)
+    dq_r = dq if rope is None else new("dq_rotated", (B, H, T, D), x.dtype)
+    dk_r = dk if rope is None and not grouped else new("dk_rotated", (B, H, T, D), x.dtype)
+    dv_h = dv if not grouped else new("dv_heads", (B, H, T, D), x.dtype)
     # The last block sees every key: it writes dk and dv, the others add to their first keys.
     for n, (r0, r1, keys, att, att_dropped, mask) in enumerate(reversed(blocks)):
         dy_b, q_b = dy[:, :, r0:r1], q[:, :, r0:r1]  # (B, H, Tb, D) views
-        datt = dy_b @ v[:, :, :keys].transpose(0, 1, 3, 2)  # (B, H, Tb, keys)
+        datt = np.matmul(dy_b, v[:, :, :keys].transpose(0, 1, 3, 2),
+                         out=new(f"datt{n}", att.shape, x.dtype))  # (B, H, Tb, keys)
         if mask is not None:
             datt *= mask
         # softmax backward, eq. (softmax-backward): ds = a * (da - sum(a * da)), in place; the
@@ -256,9 +268,10 @@ def _attention_bwd(dout, cache):
         if n == 0:
             np.matmul(att_dropped.transpose(0, 1, 3, 2), dy_b, out=dv_h)  # (B, H, T_k, D)
             np.matmul(datt.transpose(0, 1, 3, 2), q_b, out=dk_r)  # (B, H, T_k, D)
-        else:
-            dv_h[:, :, :keys] += att_dropped.transpose(0, 1, 3, 2) @ dy_b  # (B, H, keys, D)
-            dk_r[:, :, :keys] += datt.transpose(0, 1, 3, 2) @ q_b
+        else:  # the first keys' share of this block: a product into scratch, then added
+            part = new("keys_part", (B, H, keys, D), x.dtype)  # (B, H, keys, D)
+            dv_h[:, :, :keys] += np.matmul(att_dropped.transpose(0, 1, 3, 2), dy_b, out=part)
+            dk_r[:, :, :keys] += np.matmul(datt.transpose(0, 1, 3, 2), q_b, out=part)
     if grouped:  # eq. (attn-gqa-backward): each key/value head sums its R query heads
         dv[...] = sum_kv_groups(dv_h, G)  # (B, G, T, D)
         dk_r = sum_kv_groups(dk_r, G)  # (B, G, T, D); RoPE's backward is the same per head
@@ -268,7 +281,8 @@ def _attention_bwd(dout, cache):
         dq[...] = rope_backward(dq_r, *rope)  # undo the rotation, eq. (rope-backward)
         dk[...] = rope_backward(dk_r, *rope)
     dqkv = dqkv.reshape(B * T, C + 2 * GD)  # (N, C + 2GD)
-    dx = dqkv @ w_qkv.T  # (N, C), the three input gradients summed by one product
+    dx = np.matmul(dqkv, w_qkv.T, out=new("dx", (B * T, C), x.dtype))  # (N, C), the three
+    # input gradients summed by one product
     dw_qkv = x.T @ dqkv  # (C, C + 2GD)
     columns = {"q": (0, C), "k": (C, C + GD), "v": (C + GD, C + 2 * GD)}
     for name, (a, b) in columns.items():
@@ -291,36 +305,38 @@ class _MLP(NamedTuple):
     has_bias: bool
     g: np.ndarray | None  # (N, F), gate pre-activation (SwiGLU)
     u: np.ndarray  # (N, F), up pre-activation
-    cdf: np.ndarray | None  # (N, F), Phi(u) (GELU) or sigmoid(g) (SwiGLU)
+    cdf: np.ndarray | None  # (N, F), the GELUs' gate (Phi(u) or sigma(2k)) or sigmoid(g) (SwiGLU)
     a: np.ndarray  # (N, F), activation
 
 
-def _mlp_fwd(x, p, cfg):
-    """Eqs. (mlp-forward), (swiglu-forward); GELU keeps Phi(u) for its backward pass."""
+def _mlp_fwd(x, p, cfg, new: Allocator = fresh):
+    """Eqs. (mlp-forward), (swiglu-forward); the GELUs keep their gate for the backward pass."""
     act = cfg.activation
     g = cdf = None
-    u = _linear(x, p["w_up"], p.get("b_up"))  # (N, F)
+    N, F = x.shape[0], p["w_up"].shape[1]
+    u = _linear(x, p["w_up"], p.get("b_up"), out=new("u", (N, F), x.dtype))  # (N, F)
     if act == "swiglu":
         g = _linear(x, p["w_gate"], p.get("b_gate"))  # (N, F)
         cdf = sigmoid(g)  # (N, F)
         a = g * cdf  # (N, F)
         a *= u
-    elif act == "gelu":
-        cdf = _gelu_cdf(u)  # (N, F), Phi(u)
-        a = u * cdf  # (N, F)
+    elif act in ("gelu", "gelu_tanh"):
+        a, cdf = gelu_forward(act, u, out=(new("a", u.shape, u.dtype),
+                                           new("gate", u.shape, u.dtype)))
+        # (N, F) each: u c(u) and the gate c, Phi(u) or sigma(2k)
     else:
         a = activation_forward(act, u)  # (N, F)
-    y = _linear(a, p["w_down"], p.get("b_down"))  # (N, C)
+    y = _linear(a, p["w_down"], p.get("b_down"), out=new("y", x.shape, x.dtype))  # (N, C)
     return y, _MLP(act, x, p.get("w_gate"), p["w_up"], p["w_down"], cfg.bias, g, u, cdf, a)
 
 
-def _mlp_bwd(dy, cache):
-    """Eq. (swiglu-backward) and GELU's derivative Phi(u) + u phi(u), in place."""
+def _mlp_bwd(dy, cache, new: Allocator = fresh):
+    """Eq. (swiglu-backward), and the GELUs' slopes of :mod:`.gelu`, in place."""
     act, x, w_gate, w_up, w_down, has_bias, g, u, cdf, a = cache
     grads = {"w_down": a.T @ dy}  # (F, C)
     if has_bias:
         grads["b_down"] = dy.sum(axis=0)  # (C,)
-    da = dy @ w_down.T  # (N, F)
+    da = np.matmul(dy, w_down.T, out=new("da", u.shape, u.dtype))  # (N, F)
     dx = None
     if act == "swiglu":
         du = g * cdf  # (N, F), swish(g)
@@ -330,17 +346,11 @@ def _mlp_bwd(dy, cache):
         grads["w_gate"] = x.T @ dg  # (C, F)
         if has_bias:
             grads["b_gate"] = dg.sum(axis=0)
-    elif act == "gelu":
-        du = u * u  # (N, F): phi(u) = exp(-u^2 / 2) / sqrt(2 pi), then u phi(u) + Phi(u)
-        du *= -0.5
-        np.exp(du, out=du)
-        du *= _INV_SQRT_2PI
-        du *= u
-        du += cdf
-        du *= da
+    elif act in ("gelu", "gelu_tanh"):
+        du = gelu_backward(act, da, u, cdf)  # (N, F), over da
     else:
         du = activation_backward(act, da, u)  # (N, F)
-    dx_up = du @ w_up.T  # (N, C)
+    dx_up = np.matmul(du, w_up.T, out=new("dx", dy.shape, dy.dtype))  # (N, C)
     dx = dx_up if dx is None else dx + dx_up
     grads["w_up"] = x.T @ du  # (C, F)
     if has_bias:

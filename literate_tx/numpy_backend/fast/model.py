@@ -21,7 +21,7 @@ from ...inputs import as_targets, as_tokens
 from ..block import subdict
 from ..model import NumpyModel
 from .kernels import _attention_bwd, _attention_fwd, _mlp_bwd, _mlp_fwd, _norm_bwd, _norm_fwd
-from .memory import keep_freed_memory
+from .memory import Allocator, Workspace, fresh, keep_freed_memory, within
 
 
 # --------------------------------------------------------------------------- the model
@@ -67,6 +67,13 @@ class FastNumpyModel(NumpyModel):
         Query rows per block of the causal attention (:func:`_query_blocks`): each block is
         scored only against the keys it can see. Default 64; ``max_seq_len`` or more turns
         the blocking off. Any value gives the same function.
+    reuse_buffers : bool
+        Keep the large arrays of ``loss_and_grads`` in a
+        :class:`~literate_tx.numpy_backend.fast.Workspace` per thread (``self.workspaces``) and
+        write into them again at the next call, instead of allocating (and page-faulting)
+        them every step. Default True. The arrays stay allocated between calls, about the
+        activation memory of one step; ``False`` frees them after each call. The gradients and
+        logits returned are fresh arrays either way, and the function is the same.
 
     Examples
     --------
@@ -74,6 +81,9 @@ class FastNumpyModel(NumpyModel):
     >>> m = FastNumpyModel(ltx.ModelConfig(10, 8, 1, 2, 16, 8), threads=1)
     >>> m.backend, m.fast, m.threads, m.query_block, m.num_parameters()
     ('numpy', True, 1, 64, 840)
+    >>> _ = m.loss_and_grads([[1, 2, 3]], [[2, 3, 4]])
+    >>> m.workspaces
+    [Workspace(36 arrays, 0.0 MiB)]
     >>> FastNumpyModel(ltx.ModelConfig(10, 8, 1, 2, 16, 8), threads=0)
     Traceback (most recent call last):
     ...
@@ -88,10 +98,16 @@ class FastNumpyModel(NumpyModel):
 
     def __init__(self, config: ModelConfig, params: Mapping | None = None, *, seed: int = 0,
                  dtype: str = "float32", threads: int | None = None, keep_memory: bool = False,
-                 query_block: int = 64):
+                 query_block: int = 64, reuse_buffers: bool = True):
         self.query_block = _check_positive_int("query_block", query_block)
+        if not isinstance(reuse_buffers, bool):
+            raise ValueError(f"reuse_buffers={reuse_buffers!r} is not allowed; give True or "
+                             "False")
+        self.reuse_buffers = reuse_buffers
         super().__init__(config, params, seed=seed, dtype=dtype)
         self.threads = threads = _check_threads(threads)
+        #: One workspace per thread, filled by the first ``loss_and_grads`` call.
+        self.workspaces = [Workspace() for _ in range(threads)] if reuse_buffers else []
         self._pool = ThreadPoolExecutor(threads - 1) if threads > 1 else None
         self._blas = None
         if threads > 1:
@@ -111,19 +127,26 @@ class FastNumpyModel(NumpyModel):
         self._block_parts = [(subdict(b, "attn."), subdict(b, "mlp.")) for b in self._blocks]
 
     # ------------------------------------------------------------------ one shard of a batch
-    def _shard(self, tokens, targets, masks, n_valid, backward):
-        """Forward (and backward) of a slice of the batch; the loss is summed, not averaged."""
+    def _shard(self, tokens, targets, masks, n_valid, backward, ws: Allocator = fresh):
+        """Forward (and backward) of a slice of the batch; the loss is summed, not averaged.
+
+        ``ws``: where the large arrays come from (:mod:`.memory`): the forward pass of layer i
+        takes them from scope ``i.``, its backward pass from ``bwd0.`` or ``bwd1.`` by the
+        parity of i, so that a layer never writes over the gradient it receives, which the
+        layer above left in the other scope.
+        """
         cfg, p = self.config, self.params
         B, T = tokens.shape
         C, V = cfg.d_model, cfg.vocab_size
-        x = self._embed_rows(tokens, 0, masks.get("embed.dropout"))  # (N, C)
+        x = self._embed_rows(tokens, 0, masks.get("embed.dropout"),
+                             out=ws("embed", (B, T, C), p["embed.tokens"].dtype))  # (N, C)
         caches = []
         for i in range(cfg.n_layers):
             x, cache, _ = self._block_fwd(x, B, T, self._blocks[i],
                                           subdict(masks, f"blocks.{i}."),
-                                          parts=self._block_parts[i])
+                                          parts=self._block_parts[i], new=within(ws, f"{i}."))
             caches.append(cache)
-        x, logits, final, w_head = self._head(x)  # (N, C), (N, V)
+        x, logits, final, w_head = self._head(x, within(ws, "head."))  # (N, C), (N, V)
         if not backward:
             return logits.reshape(B, T, V)
         # cross-entropy, eqs. (ce-forward), (ce-backward), summed over this shard
@@ -131,7 +154,7 @@ class FastNumpyModel(NumpyModel):
         valid = tgt != -1  # (N,), targets were remapped so that -1 means "ignored"
         rows = np.arange(tgt.size)
         logits -= logits.max(axis=-1, keepdims=True)  # (N, V), shifted logits
-        probs = np.exp(logits)  # (N, V)
+        probs = np.exp(logits, out=ws("probs", logits.shape, logits.dtype))  # (N, V)
         total = probs.sum(axis=-1, keepdims=True)  # (N, 1)
         logp = logits[rows, tgt] - np.log(total[:, 0])  # (N,)
         loss_sum = -float(np.sum(logp[valid]))
@@ -140,14 +163,14 @@ class FastNumpyModel(NumpyModel):
         probs *= 1.0 / n_valid
         probs[~valid] = 0.0  # (N, V), dlogits
         grads = {}
-        dx = probs @ w_head.T  # (N, C)
+        dx = np.matmul(probs, w_head.T, out=ws("head.dx", (B * T, C), probs.dtype))  # (N, C)
         dw_head = x.T @ probs  # (C, V)
         if final is not None:
-            dx, grads["final_norm.weight"], db = _norm_bwd(dx, final)
+            dx, grads["final_norm.weight"], db = _norm_bwd(dx, final, within(ws, "head.bwd."))
             if db is not None:
                 grads["final_norm.bias"] = db
         for i in reversed(range(cfg.n_layers)):
-            dx, g = self._block_bwd(dx, caches[i])  # (N, C)
+            dx, g = self._block_bwd(dx, caches[i], within(ws, f"bwd{i % 2}."))  # (N, C)
             grads.update({f"blocks.{i}.{k}": v for k, v in g.items()})
         if "embed.dropout" in masks:
             dx *= masks["embed.dropout"].reshape(B * T, C)
@@ -168,54 +191,59 @@ class FastNumpyModel(NumpyModel):
             grads["embed.positions"] = dpos
         return loss_sum, grads
 
-    def _block_fwd(self, x, B, T, p, masks, past=None, parts=None):
+    def _block_fwd(self, x, B, T, p, masks, past=None, parts=None, new: Allocator = fresh):
         """Eq. (residual) on rows (N, C), as :func:`~.block.block_forward`.
 
         Returns the output rows, what the backward pass needs, and (with ``past``, for
         incremental decoding) this layer's extended key/value cache. ``parts``: the attention's
-        and the MLP's parameters under their local names, if already split off ``p``.
+        and the MLP's parameters under their local names, if already split off ``p``. ``new``:
+        the allocator of this layer's arrays.
         """
         cfg = self.config
         post, sandwich = cfg.residual == "post", cfg.residual == "sandwich"
 
         def norm(name, z):
             return _norm_fwd(cfg.norm, z, p.get(f"{name}.weight"), p.get(f"{name}.bias"),
-                             cfg.norm_eps)
+                             cfg.norm_eps, within(new, f"{name}."))
 
         attn_mask = masks.get("attn.resid_dropout")
         mlp_mask = masks.get("mlp.resid_dropout")
         h, attn_norm = (x, None) if post else norm("attn_norm", x)  # (N, C)
         attn_p, mlp_p = parts or (subdict(p, "attn."), subdict(p, "mlp."))
         a, attn, kv = _attention_fwd(h, B, T, attn_p, cfg, masks.get("attn.weights_dropout"),
-                                     past, self.query_block)  # (N, C)
+                                     past, self.query_block, within(new, "attn."))  # (N, C)
         attn_out_norm = None
         if sandwich:
             a, attn_out_norm = norm("attn_out_norm", a)
         if attn_mask is not None:
             a *= attn_mask.reshape(B * T, -1)
-        x = x + a  # (N, C)
+        x = np.add(x, a, out=new("after_attn", x.shape, x.dtype))  # (N, C)
         if post:
             x, attn_norm = norm("attn_norm", x)
         h, mlp_norm = (x, None) if post else norm("mlp_norm", x)
-        m, mlp = _mlp_fwd(h, mlp_p, cfg)  # (N, C)
+        m, mlp = _mlp_fwd(h, mlp_p, cfg, within(new, "mlp."))  # (N, C)
         mlp_out_norm = None
         if sandwich:
             m, mlp_out_norm = norm("mlp_out_norm", m)
         if mlp_mask is not None:
             m *= mlp_mask.reshape(B * T, -1)
-        x = x + m  # (N, C)
+        x = np.add(x, m, out=new("after_mlp", x.shape, x.dtype))  # (N, C)
         if post:
             x, mlp_norm = norm("mlp_norm", x)
         return x, (cfg.residual, attn_norm, attn, attn_out_norm, attn_mask, mlp_norm, mlp,
                    mlp_out_norm, mlp_mask), kv
 
     @staticmethod
-    def _block_bwd(dy, cache):
-        """Eq. (residual) backwards, as :func:`~.block.block_backward`."""
+    def _block_bwd(dy, cache, new: Allocator = fresh):
+        """Eq. (residual) backwards, as :func:`~.block.block_backward`; ``new`` allocates its
+        arrays (never the one ``dy`` lives in, see :meth:`_shard`)."""
         (residual, attn_norm, attn, attn_out_norm, attn_mask, mlp_norm, mlp, mlp_out_norm,
          mlp_mask) = cache
         post, sandwich = residual == "post", residual == "sandwich"
         grads = {}
+
+        def norm_bwd(name, dz, norm_cache):
+            return norm_grads(name, _norm_bwd(dz, norm_cache, within(new, f"{name}.")))
 
         def norm_grads(name, triple):
             dz, dw, db = triple
@@ -226,24 +254,24 @@ class FastNumpyModel(NumpyModel):
             return dz
 
         if post:
-            dy = norm_grads("mlp_norm", _norm_bwd(dy, mlp_norm))
+            dy = norm_bwd("mlp_norm", dy, mlp_norm)
         dm = dy if mlp_mask is None else dy * mlp_mask.reshape(dy.shape)  # (N, C)
         if sandwich:
-            dm = norm_grads("mlp_out_norm", _norm_bwd(dm, mlp_out_norm))
-        dh, g = _mlp_bwd(dm, mlp)
+            dm = norm_bwd("mlp_out_norm", dm, mlp_out_norm)
+        dh, g = _mlp_bwd(dm, mlp, within(new, "mlp."))
         grads.update({f"mlp.{k}": v for k, v in g.items()})
         if not post:
-            dh = norm_grads("mlp_norm", _norm_bwd(dh, mlp_norm))
-        dx = dy + dh  # (N, C), the residual paths meet
+            dh = norm_bwd("mlp_norm", dh, mlp_norm)
+        dx = np.add(dy, dh, out=new("dx", dy.shape, dy.dtype))  # (N, C), the paths meet
         if post:
-            dx = norm_grads("attn_norm", _norm_bwd(dx, attn_norm))
+            dx = norm_bwd("attn_norm", dx, attn_norm)
         da = dx if attn_mask is None else dx * attn_mask.reshape(dx.shape)
         if sandwich:
-            da = norm_grads("attn_out_norm", _norm_bwd(da, attn_out_norm))
-        dh, g = _attention_bwd(da, attn)
+            da = norm_bwd("attn_out_norm", da, attn_out_norm)
+        dh, g = _attention_bwd(da, attn, within(new, "attn."))
         grads.update({f"attn.{k}": v for k, v in g.items()})
         if not post:
-            dh = norm_grads("attn_norm", _norm_bwd(dh, attn_norm))
+            dh = norm_bwd("attn_norm", dh, attn_norm)
         dh += dx
         return dh, grads
 
@@ -267,11 +295,12 @@ class FastNumpyModel(NumpyModel):
         return logits.reshape(B, T, self.config.vocab_size), kv
 
     # ------------------------------------------------------------------ shared by both passes
-    def _embed_rows(self, tokens, offset: int, mask=None):
+    def _embed_rows(self, tokens, offset: int, mask=None, out=None):
         """Eq. (embed-forward) for (B, T) tokens at positions ``offset ..``, times the
-        embedding's dropout ``mask`` if given: the residual stream as (B T, C) rows."""
+        embedding's dropout ``mask`` if given: the residual stream as (B T, C) rows, written
+        into ``out`` (B, T, C) if given."""
         B, T = tokens.shape
-        h = self.params["embed.tokens"][tokens]  # (B, T, C), a copy
+        h = np.take(self.params["embed.tokens"], tokens, axis=0, out=out)  # (B, T, C), a copy
         pos = self._position_table(T, offset)
         if pos is not None:
             h += pos[offset:offset + T]  # (T, C), positions offset .. offset + T - 1
@@ -279,33 +308,39 @@ class FastNumpyModel(NumpyModel):
             h *= mask
         return h.reshape(B * T, self.config.d_model)  # (N, C)
 
-    def _head(self, x):
+    def _head(self, x, new: Allocator = fresh):
         """The final norm (if any) and the head on rows (N, C): the normed rows, the logits
         (N, V), the norm's cache (None without a norm) and :math:`W_{head}` (C, V)."""
         cfg, p = self.config, self.params
         final = None
         if cfg.has_final_norm:
             x, final = _norm_fwd(cfg.norm, x, p["final_norm.weight"], p.get("final_norm.bias"),
-                                 cfg.norm_eps)  # (N, C)
+                                 cfg.norm_eps, within(new, "final_norm."))  # (N, C)
         w_head = p["embed.tokens"].T if cfg.tie_embeddings else p["lm_head.w"]  # (C, V)
-        return x, x @ w_head, final, w_head
+        logits = np.matmul(x, w_head, out=new("logits", (x.shape[0], w_head.shape[1]), x.dtype))
+        return x, logits, final, w_head  # (N, C), (N, V)
 
     # ------------------------------------------------------------------ threads
     def _run(self, tokens, targets, masks, n_valid, backward):
         """Split the batch over ``self.threads`` threads, each with one BLAS thread."""
         n = min(self.threads, tokens.shape[0])
+        # the workspaces serve the training step only: evaluation and decoding come in other
+        # shapes, which would replace the step's arrays at every switch
+        spaces = self.workspaces if backward and self.reuse_buffers else [fresh] * n
         if n == 1:
-            return [self._shard(tokens, targets, masks, n_valid, backward)]
+            return [self._shard(tokens, targets, masks, n_valid, backward, spaces[0])]
         bounds = np.linspace(0, tokens.shape[0], n + 1).astype(int)
         parts = [slice(bounds[j], bounds[j + 1]) for j in range(n)]
 
-        def job(part):
+        def job(j):
+            part = parts[j]
             return self._shard(tokens[part], None if targets is None else targets[part],
-                               {name: m[part] for name, m in masks.items()}, n_valid, backward)
+                               {name: m[part] for name, m in masks.items()}, n_valid, backward,
+                               spaces[j])
 
         with self._blas.limit(limits=1, user_api="blas"):
-            futures = [self._pool.submit(job, part) for part in parts[1:]]
-            first = job(parts[0])
+            futures = [self._pool.submit(job, j) for j in range(1, n)]
+            first = job(0)
             return [first] + [f.result() for f in futures]
 
     # ------------------------------------------------------------------ public API
