@@ -46,7 +46,8 @@ import numpy as np
 from .config import ModelConfig
 from .params import validate_params
 
-__all__ = ["save_checkpoint", "load_checkpoint", "read_checkpoint", "Checkpoint", "atomic_write"]
+__all__ = ["save_checkpoint", "load_checkpoint", "read_checkpoint", "Checkpoint", "atomic_write",
+           "shared_file_mode"]
 
 FORMAT = "literate-tx-checkpoint"
 VERSION = 1
@@ -108,13 +109,44 @@ def _remove_stale_temps(directory: Path, name: str) -> None:
                 stale.unlink()
 
 
+def shared_file_mode() -> int:
+    """The permission bits a plain ``open(path, "w")`` would give a new file: ``0o666`` less
+    the process's umask (``0o644`` under the usual umask 022).
+
+    ``tempfile.mkstemp`` creates its file readable by its owner only (``0o600``), which is
+    right for a secret and wrong for a checkpoint or a token file that a colleague, a web
+    server or a container's other user should read; writers that rename a temporary file
+    into place set this mode on it first. The umask is read from ``/proc/self/status`` where
+    Linux provides it (reading it with ``os.umask`` means setting it, which is not safe while
+    other threads create files), else with ``os.umask``.
+
+    Examples
+    --------
+    >>> oct(shared_file_mode() & 0o600)
+    '0o600'
+    """
+    umask = None
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    umask = int(line.split()[1], 8)
+                    break
+    if umask is None:  # pragma: no cover - not Linux
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write(path: str | os.PathLike, write) -> None:
     """Call ``write(fileobj)`` on a temporary file, then rename it to ``path``.
 
     The temporary file lives in the destination directory (a rename is only atomic within one
     file system) and is removed if ``write`` raises, so ``path`` is either the old file or the
-    complete new one, never a partial write. Temporary files of ``path`` that a killed process
-    left behind (``.<name>.*.tmp``) are removed first. The folder is created if missing.
+    complete new one, never a partial write. The file gets the permissions of a plainly
+    written one (:func:`shared_file_mode`), not the temporary file's private ``0o600``.
+    Temporary files of ``path`` that a killed process left behind (``.<name>.*.tmp``) are
+    removed first. The folder is created if missing.
 
     Raises
     ------
@@ -148,6 +180,7 @@ def atomic_write(path: str | os.PathLike, write) -> None:
     except OSError as exc:
         raise _write_error(path, exc) from exc
     try:
+        os.fchmod(fd, shared_file_mode())  # mkstemp's file is private; the result is not
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()

@@ -190,6 +190,24 @@ def test_temporary_files_of_a_killed_write_are_removed_on_the_next(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [".best.npz.abc.tmp", "last.npz"]
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_written_files_get_the_umask_mode_not_mkstemp_private_one(tmp_path, umask):
+    """Checkpoints, tokenizers and other atomically written files are readable as a plainly
+    written file would be (mkstemp's temporary file alone is 0o600)."""
+    from literate_tx.tokenizers import CharTokenizer
+
+    old = os.umask(umask)
+    try:
+        atomic_write(tmp_path / "a.txt", lambda f: f.write(b"x"))
+        cfg = ltx.ModelConfig(5, 4, 1, 1, 8, 4)
+        save_checkpoint(tmp_path / "c.npz", cfg, ltx.create_model(cfg).parameters())
+        CharTokenizer.train("abc").save(tmp_path / "t.json")
+    finally:
+        os.umask(old)
+    for name in ("a.txt", "c.npz", "t.json"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
+
+
 # ------------------------------------------------------------------------------ 3. resume
 def test_a_longer_resume_keeps_the_schedule_and_adds_a_tail_at_min_lr(tmp_path):
     whole = train(tiny(tmp_path / "whole", steps=6), quiet=True)

@@ -573,7 +573,7 @@ def prepare_corpus(
     ValueError, FileNotFoundError
         For a bad source, field or tokenizer, naming what was received.
     """
-    from ..checkpoint import atomic_write
+    from ..checkpoint import atomic_write, shared_file_mode
     from ..tokenizers import TOKENIZER_KINDS, train_tokenizer
 
     if not isinstance(source, CorpusSource):
@@ -666,9 +666,7 @@ def prepare_corpus(
             if n_train_tokens is None:  # no validation text
                 n_train_tokens = n_tokens
             n_train_chars = found["n_train_chars"]
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a data file is shared
+        os.chmod(tmp, shared_file_mode())  # mkstemp makes it private; a data file is shared
         os.replace(tmp, folder / "tokens.bin")
     finally:
         if os.path.exists(tmp):

@@ -217,6 +217,8 @@ def verify_sha256(path: str | os.PathLike[str], expected: str) -> None:
 
 def _download(url: str, target: Path, expected_sha256: str) -> None:
     """Download ``url`` to ``target`` via a verified temporary file."""
+    from ..checkpoint import shared_file_mode
+
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     try:
@@ -232,6 +234,7 @@ def _download(url: str, target: Path, expected_sha256: str) -> None:
                     f"tiny_shakespeare(path='/path/to/input.txt') or copy it to {target}"
                 ) from err
         verify_sha256(tmp, expected_sha256)
+        os.chmod(tmp, shared_file_mode())  # mkstemp makes it private; a data file is shared
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
