@@ -47,7 +47,7 @@ from .config import ModelConfig
 from .params import validate_params
 
 __all__ = ["save_checkpoint", "load_checkpoint", "read_checkpoint", "Checkpoint", "atomic_write",
-           "shared_file_mode"]
+           "prepare_output_folder", "shared_file_mode"]
 
 FORMAT = "literate-tx-checkpoint"
 VERSION = 1
@@ -136,6 +136,45 @@ def shared_file_mode() -> int:
         umask = os.umask(0o022)
         os.umask(umask)
     return 0o666 & ~umask
+
+
+def prepare_output_folder(folder: str | os.PathLike, *, field: str = "out") -> Path:
+    """Create ``folder`` if missing and check that files can be written in it, before any work
+    is done; return it as a :class:`~pathlib.Path`.
+
+    Raises
+    ------
+    NotADirectoryError
+        ``folder`` is a file or lies under one (the message names the file).
+    OSError
+        Of the class the system raised, when the folder cannot be created or written: the
+        message names ``field``, the folder and the cause.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> base = tempfile.mkdtemp()
+    >>> prepare_output_folder(os.path.join(base, "a", "b")).is_dir()
+    True
+    >>> open(os.path.join(base, "f"), "w").close()
+    >>> prepare_output_folder(os.path.join(base, "f", "x"), field="out_dir")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    NotADirectoryError: out_dir='.../f/x' is not allowed: .../f is a file, not a folder; ...
+    """
+    out = Path(folder)
+    blocker = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise NotADirectoryError(f"{field}={str(out)!r} is not allowed: {blocker} is a file, "
+                                 "not a folder; give a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):  # what the files written later will need
+            pass
+    except OSError as exc:
+        raise type(exc)(f"{field}={str(out)!r} is not allowed: the folder cannot be created or "
+                        f"written ({exc.strerror or exc})") from exc
+    return out
 
 
 def atomic_write(path: str | os.PathLike, write) -> None:

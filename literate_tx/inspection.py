@@ -416,14 +416,21 @@ def inspect_checkpoint(checkpoint_path, prompt: str, out_dir, *, backend: str = 
         Written by :func:`literate_tx.save_checkpoint` (e.g. the trainer's ``last.npz``).
     prompt : str
     out_dir : path
-        Created if missing.
+        Created if missing; checked before the model runs.
     backend : {"numpy", "python", "torch"}
     tokenizer : object with ``encode`` and ``decode``, optional
 
     Returns
     -------
     list of pathlib.Path
-        ``[attention.png, statistics.png, summary.txt]`` inside ``out_dir``.
+        ``[attention.png, statistics.png, summary.txt]`` inside ``out_dir``, each written
+        atomically.
+
+    Raises
+    ------
+    NotADirectoryError, OSError
+        ``out_dir`` is a file, lies under one, or cannot be created or written (the message
+        names it), before anything is computed.
 
     Examples
     --------
@@ -437,8 +444,11 @@ def inspect_checkpoint(checkpoint_path, prompt: str, out_dir, *, backend: str = 
     """
     import matplotlib.pyplot as plt
 
+    from .checkpoint import atomic_write, prepare_output_folder
     from .plots import attention_stack, attention_text, plot_attention, plot_layer_statistics
     from .training import load_trained
+
+    out = prepare_output_folder(out_dir, field="out_dir")  # before any work
 
     # reads the file with read_checkpoint, and the trainer's tokenizer from its metadata
     model, stored_tokenizer, _, _ = load_trained(checkpoint_path, backend=backend, dtype="float64")
@@ -461,15 +471,14 @@ def inspect_checkpoint(checkpoint_path, prompt: str, out_dir, *, backend: str = 
                          f"{cfg.max_seq_len}; shorten it")
     logits, cache = model.run_with_cache([ids])
     labels = _token_labels(tokenizer, ids)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     paths = [out / "attention.png", out / "statistics.png", out / "summary.txt"]
-    fig = plot_attention(cache, labels, title=f"attention on {prompt!r}")
-    fig.savefig(paths[0], dpi=110)
-    plt.close(fig)
-    fig = plot_layer_statistics(cache, None, cfg, title=f"activations on {prompt!r}")
-    fig.savefig(paths[1], dpi=110)
-    plt.close(fig)
+    for path, fig in ((paths[0], plot_attention(cache, labels, title=f"attention on {prompt!r}")),
+                      (paths[1], plot_layer_statistics(cache, None, cfg,
+                                                       title=f"activations on {prompt!r}"))):
+        try:
+            atomic_write(path, lambda f, fig=fig: fig.savefig(f, format="png", dpi=110))
+        finally:
+            plt.close(fig)
     next_id = int(np.argmax(logits[0, -1]))
     att = attention_stack(cache)  # (L, H, T, T)
     lines = [f"checkpoint: {checkpoint_path}", f"backend: {backend}",
@@ -484,5 +493,5 @@ def inspect_checkpoint(checkpoint_path, prompt: str, out_dir, *, backend: str = 
         for h in range(att.shape[1]):
             lines += [f"attention, layer {i}, head {h} (rows: queries, columns: keys)",
                       attention_text(att[i, h], labels), ""]
-    paths[2].write_text("\n".join(lines), encoding="utf-8")
+    atomic_write(paths[2], lambda f: f.write("\n".join(lines).encode("utf-8")))
     return paths

@@ -203,6 +203,21 @@ def test_inspect_checkpoint_with_ids_writes_files(tmp_path, relu_model):
         inspect_checkpoint(path, "hello", tmp_path / "out")
 
 
+def test_inspect_checkpoint_checks_out_dir_before_running(tmp_path, relu_model, monkeypatch):
+    """A bad ``out_dir`` is one error naming it, raised before the checkpoint is even read."""
+    import literate_tx.training as training
+
+    path = tmp_path / "model.npz"
+    ltx.save_checkpoint(path, relu_model.config, relu_model.parameters())
+    (tmp_path / "a_file").write_text("x")
+    read = []
+    monkeypatch.setattr(training, "load_trained", lambda *a, **k: read.append(a))
+    with pytest.raises(NotADirectoryError, match=r"out_dir='.*a_file.*' is not allowed: .*a_file "
+                                                 r"is a file, not a folder"):
+        inspect_checkpoint(path, "3 1", tmp_path / "a_file" / "out")
+    assert read == []
+
+
 def test_inspect_checkpoint_uses_the_stored_tokenizer(tmp_path):
     from literate_tx.tokenizers import CharTokenizer
 

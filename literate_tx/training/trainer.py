@@ -24,7 +24,13 @@ from typing import Any, TextIO
 import numpy as np
 
 from ..api import create_model
-from ..checkpoint import _write_error, atomic_write, read_checkpoint, save_checkpoint
+from ..checkpoint import (
+    _write_error,
+    atomic_write,
+    prepare_output_folder,
+    read_checkpoint,
+    save_checkpoint,
+)
 from ..data.batching import (
     rng_from_state,
     rng_state,
@@ -127,21 +133,7 @@ RUN_FILES = ("last.npz", "best.npz", "summary.json", "metrics.jsonl")
 
 def _check_out_folder(out: Path) -> None:
     """Refuse an ``out`` that is a file or lies under one; create it and check it is writable."""
-    import tempfile
-
-    blocker = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
-    if blocker is not None:
-        raise NotADirectoryError(
-            f"out={str(out)!r} is not allowed: {blocker} is a file, not a folder; give a "
-            "folder for the run's files"
-        )
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):  # what the checkpoints will need
-            pass
-    except OSError as exc:
-        raise type(exc)(f"out={str(out)!r} is not allowed: the folder cannot be created or "
-                        f"written ({exc.strerror or exc})") from exc
+    prepare_output_folder(out, field="out")
 
 
 def _refuse_existing_run(out: Path) -> None:
