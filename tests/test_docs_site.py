@@ -52,6 +52,29 @@ def test_every_public_name_is_in_its_chapter(chapter):
     assert not missing, f"docs/derived/{chapter}.rst does not document {missing}"
 
 
+def test_every_plot_directive_draws_its_own_image():
+    """Matplotlib's ``.. plot::`` names a figure ``<page>-<n>.png`` with a counter that MyST
+    restarts in every ``{eval-rst}`` block, and it reuses an image that is newer than the page.
+    Two plots in one Markdown page therefore both showed the first one's figure (the
+    benchmark page's loss curves appeared as its step-rate bars). A page with more than one
+    plot must give each a ``:filename-prefix:``, and no prefix may be used twice."""
+    problems, prefixes = [], {}
+    for page in sorted((ROOT / "docs").rglob("*")):
+        if page.suffix not in {".md", ".rst"} or "_build" in page.parts:
+            continue
+        text = page.read_text(encoding="utf-8")
+        blocks = re.split(r"^\s*\.\. plot::", text, flags=re.M)[1:]
+        names = [re.search(r"^\s*:filename-prefix:\s*(\S+)", b.split("\n\n", 1)[0], re.M)
+                 for b in blocks]
+        rel = page.relative_to(ROOT).as_posix()
+        if len(blocks) > 1 and not all(names):
+            problems.append(f"{rel}: {len(blocks)} plots, not all with :filename-prefix:")
+        for name in filter(None, names):
+            prefixes.setdefault(name.group(1), []).append(rel)
+    problems += [f"prefix {k!r} used in {v}" for k, v in prefixes.items() if len(v) > 1]
+    assert not problems, "\n".join(problems)
+
+
 def test_every_cited_equation_label_exists():
     """The labels the code cites in its comments (``# eq. (ln-forward)``) and docstrings
     (``:eq:`ln-forward```) are labels of displayed equations: the reader sees the same name."""
@@ -214,6 +237,19 @@ def test_internal_links_and_anchors_resolve():
     print(f"checked {checked} internal links")
     assert checked > 100
     assert not broken, f"{len(broken)} broken internal links:\n" + "\n".join(broken[:50])
+
+
+@needs_site
+def test_no_page_shows_one_plot_twice():
+    """The built-site half of the check above: within a page, every figure drawn by the plot
+    directive is a different image file."""
+    site = _site()
+    repeated = []
+    for rel in _pages(site):
+        html = (site / rel).read_text(encoding="utf-8", errors="replace")
+        images = re.findall(r'class="plot-directive" src="([^"]+)"', html)
+        repeated += [f"{rel}: {src}" for src in sorted(set(images)) if images.count(src) > 1]
+    assert not repeated, "plots drawn over each other:\n" + "\n".join(repeated)
 
 
 @needs_site
