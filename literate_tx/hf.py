@@ -7,7 +7,8 @@ A Hugging Face model folder holds two things this module reads and writes:
     Llama, ...);
 ``model.safetensors``
     the weights, by the family's own names; a large model splits them over several
-    ``model-0000k-of-0000n.safetensors`` files listed in ``model.safetensors.index.json``.
+    ``model-0000k-of-0000n.safetensors`` files listed in ``model.safetensors.index.json``
+    (``save_hf(..., max_shard_size="2GB")`` writes them so).
 
 :func:`load_hf` turns such a folder into a :class:`~literate_tx.config.ModelConfig` and the
 canonical parameters of :mod:`literate_tx.params`, which every backend accepts; :func:`save_hf`
@@ -154,6 +155,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 from collections.abc import Mapping
 from pathlib import Path
@@ -861,8 +863,14 @@ def write_safetensors(path: str | os.PathLike, tensors: Mapping[str, np.ndarray]
 
 
 # ========================================================================= folders
+_INDEX = "model.safetensors.index.json"
+_SHARD_NAME = re.compile(r"model-\d{5}-of-\d{5}\.safetensors")
+#: the units of ``max_shard_size``, as ``transformers`` reads them: decimal and binary
+_SIZE_UNITS = {"KB": 10**3, "MB": 10**6, "GB": 10**9, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
+
+
 def _read_folder_tensors(folder: Path) -> dict[str, np.ndarray]:
-    index = folder / "model.safetensors.index.json"
+    index = folder / _INDEX
     single = folder / "model.safetensors"
     if single.is_file():
         return read_safetensors(single)
@@ -955,12 +963,71 @@ def load_hf(path: str | os.PathLike, *, dtype: str | None = None
     return config, params
 
 
-def save_hf(model, directory: str | os.PathLike) -> None:
+def _shard_limit(max_shard_size: int | str) -> int:
+    """``max_shard_size`` in bytes: a positive int, or a whole number and a unit ("500MB")."""
+    allowed = ("a positive number of bytes (int) or a whole number with a unit, e.g. '500MB' or "
+               f"'2GiB' (units: {', '.join(_SIZE_UNITS)})")
+    if isinstance(max_shard_size, (int, np.integer)) and not isinstance(max_shard_size, bool):
+        limit = int(max_shard_size)
+    elif isinstance(max_shard_size, str):
+        match = re.fullmatch(r"\s*(\d+)\s*([A-Za-z]+)\s*", max_shard_size)
+        if match is None or match.group(2) not in _SIZE_UNITS:
+            raise ValueError(f"max_shard_size={max_shard_size!r} is not understood; allowed: "
+                             f"{allowed}")
+        limit = int(match.group(1)) * _SIZE_UNITS[match.group(2)]
+    else:
+        raise ValueError(f"max_shard_size={max_shard_size!r} is a {type(max_shard_size).__name__};"
+                         f" allowed: None (one file) or {allowed}")
+    if limit <= 0:
+        raise ValueError(f"max_shard_size={max_shard_size!r} is not positive; allowed: {allowed}")
+    return limit
+
+
+def _plan_shards(tensors: Mapping[str, np.ndarray], limit: int) -> list[list[str]]:
+    """Tensor names in name order, cut into runs of at most ``limit`` bytes each; a tensor larger
+    than ``limit`` is a run by itself."""
+    shards: list[list[str]] = [[]]
+    size = 0
+    for name in sorted(tensors):
+        nbytes = tensors[name].nbytes
+        if shards[-1] and size + nbytes > limit:
+            shards.append([])
+            size = 0
+        shards[-1].append(name)
+        size += nbytes
+    return shards
+
+
+def _remove_stale_weights(folder: Path, keep: set[str]) -> None:
+    """Delete the weight files of an earlier save that ``keep`` (the new set) does not hold:
+    ``model.safetensors``, the index and ``model-0000k-of-0000n.safetensors`` shards."""
+    for path in folder.iterdir():
+        name = path.name
+        ours = name in ("model.safetensors", _INDEX) or _SHARD_NAME.fullmatch(name)
+        if ours and name not in keep and path.is_file():
+            path.unlink()
+
+
+def save_hf(model, directory: str | os.PathLike, *,
+            max_shard_size: int | str | None = None) -> None:
     r"""Write a model as a Hugging Face folder: ``config.json`` and ``model.safetensors``.
 
     ``transformers``' ``GPT2LMHeadModel.from_pretrained`` / ``LlamaForCausalLM.from_pretrained``
-    (or ``AutoModelForCausalLM``) read the folder back. Both files are written atomically; the
-    folder is created if missing; other files in it are left alone.
+    (or ``AutoModelForCausalLM``) read the folder back. Every file is written atomically; the
+    folder is created if missing.
+
+    With ``max_shard_size``, weights totalling more than that many bytes are split the way
+    ``save_pretrained`` splits them: the tensors, taken in name order, fill
+    ``model-00001-of-0000n.safetensors``, ``model-00002-of-0000n.safetensors``, ... one after
+    another, a new file starting when the next tensor would push the current one past the limit
+    (a single tensor larger than the limit gets a file to itself), and
+    ``model.safetensors.index.json`` maps each tensor to its file and records ``total_size``, the
+    bytes of all tensors. Weights that fit the limit go to the one ``model.safetensors``.
+
+    Weight files of an earlier save that the new ones would be confused with are then deleted:
+    ``model.safetensors`` when writing shards (readers prefer it to an index), and any
+    ``model.safetensors.index.json`` or ``model-0000k-of-0000n.safetensors`` that is not part of
+    the new set. Every other file in the folder is left alone.
 
     Parameters
     ----------
@@ -971,15 +1038,38 @@ def save_hf(model, directory: str | os.PathLike) -> None:
         Llama has no dropout on its residual branches, so a Llama-shaped model's ``dropout``
         (which acts in training only) is written as ``attention_dropout = 0``.
     directory : str or path-like
+    max_shard_size : int, str or None
+        The largest weight file, in bytes (an int) or as ``transformers`` writes it: a whole
+        number and a unit, decimal ``"KB"``, ``"MB"``, ``"GB"`` (:math:`10^3, 10^6, 10^9`) or
+        binary ``"KiB"``, ``"MiB"``, ``"GiB"`` (:math:`2^{10}, 2^{20}, 2^{30}`), e.g. ``"5GB"``.
+        ``None`` (the default) writes one ``model.safetensors`` whatever its size.
 
     Raises
     ------
     ValueError
-        If the configuration fits neither family, or the parameters do not fit it.
+        If the configuration fits neither family, the parameters do not fit it, or
+        ``max_shard_size`` is not a positive size (the message names the value and the units).
 
     Examples
     --------
-    >>> import tempfile, literate_tx as ltx
+    A tiny GPT-2 in float64 holds 9664 bytes of weights; a limit of 5 kB splits them in two:
+
+    >>> import json, os, tempfile, numpy as np, literate_tx as ltx
+    >>> cfg = ltx.gpt2_config(vocab_size=32, d_model=8, n_layers=1, n_heads=2, max_seq_len=8)
+    >>> model = ltx.create_model(cfg, backend="numpy", seed=0, dtype="float64")
+    >>> folder = tempfile.mkdtemp()
+    >>> save_hf(model, folder, max_shard_size="5KB")
+    >>> sorted(os.listdir(folder))  # doctest: +NORMALIZE_WHITESPACE
+    ['config.json', 'model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors',
+     'model.safetensors.index.json']
+    >>> json.load(open(os.path.join(folder, "model.safetensors.index.json")))["metadata"]
+    {'total_size': 9664}
+    >>> cfg2, params = load_hf(folder)
+    >>> cfg2 == cfg, all(np.array_equal(params[k], v) for k, v in model.parameters().items())
+    (True, True)
+
+    A configuration of neither family is refused by name:
+
     >>> cfg = ltx.ModelConfig(10, 8, 1, 2, 16, 8, norm="rmsnorm", position="alibi")
     >>> save_hf(ltx.create_model(cfg), tempfile.mkdtemp())
     Traceback (most recent call last):
@@ -993,11 +1083,28 @@ def save_hf(model, directory: str | os.PathLike) -> None:
     else:
         raise TypeError(f"model must be a model of any backend or a (ModelConfig, params) pair, "
                         f"got {type(model).__name__}")
+    limit = None if max_shard_size is None else _shard_limit(max_shard_size)
     tensors = to_hf_state(config, params)
     hf_config = config_to_hf(config)
     dtypes = {a.dtype.name for a in tensors.values()}
     hf_config["torch_dtype"] = dtypes.pop() if len(dtypes) == 1 else "float32"
     folder = Path(directory)
-    write_safetensors(folder / "model.safetensors", tensors)
+    shards = [sorted(tensors)] if limit is None else _plan_shards(tensors, limit)
+    if len(shards) == 1:
+        write_safetensors(folder / "model.safetensors", tensors)
+        written = {"model.safetensors"}
+    else:
+        n = len(shards)
+        weight_map: dict[str, str] = {}
+        for k, names in enumerate(shards, start=1):
+            shard = f"model-{k:05d}-of-{n:05d}.safetensors"
+            write_safetensors(folder / shard, {name: tensors[name] for name in names})
+            weight_map.update(dict.fromkeys(names, shard))
+        index = {"metadata": {"total_size": sum(int(a.nbytes) for a in tensors.values())},
+                 "weight_map": weight_map}
+        index_text = json.dumps(index, indent=2, sort_keys=True) + "\n"
+        atomic_write(folder / _INDEX, lambda f: f.write(index_text.encode("utf-8")))
+        written = {_INDEX, *weight_map.values()}
+    _remove_stale_weights(folder, written)
     text = json.dumps(hf_config, indent=2, sort_keys=True) + "\n"
     atomic_write(folder / "config.json", lambda f: f.write(text.encode("utf-8")))

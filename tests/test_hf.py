@@ -140,6 +140,135 @@ def test_sharded_folder_with_index(tmp_path, st_impl):
                for k, v in params.items())
 
 
+# ============================================================================ sharded writing
+@pytest.mark.parametrize(("size", "expected"), [
+    (1, 1), (12345, 12345), (np.int64(7), 7), ("10KB", 10_000), ("500MB", 500_000_000),
+    ("5GB", 5_000_000_000), ("3KiB", 3072), ("2MiB", 2 * 2**20), ("2GiB", 2 * 2**30),
+    (" 5 GB ", 5_000_000_000),
+])
+def test_shard_sizes_read_as_transformers_reads_them(size, expected):
+    assert hf._shard_limit(size) == expected
+
+
+@pytest.mark.parametrize(("size", "match"), [
+    ("5gb", r"max_shard_size='5gb' is not understood; allowed: .*'500MB'.*KiB, MiB, GiB"),
+    ("5TB", r"max_shard_size='5TB' is not understood"),
+    ("1.5GB", r"max_shard_size='1.5GB' is not understood"),
+    ("1000", r"max_shard_size='1000' is not understood"),
+    ("GB", r"max_shard_size='GB' is not understood"),
+    ("", r"max_shard_size='' is not understood"),
+    (0, r"max_shard_size=0 is not positive; allowed: a positive number of bytes"),
+    (-5, r"max_shard_size=-5 is not positive"),
+    ("0KB", r"max_shard_size='0KB' is not positive"),
+    (1.5e9, r"max_shard_size=1500000000.0 is a float; allowed: None \(one file\) or a positive"),
+    (True, r"max_shard_size=True is a bool"),
+])
+def test_bad_shard_sizes_are_named(tmp_path, size, match):
+    with pytest.raises(ValueError, match=match):
+        save_hf((_gpt2(), ltx.init_params(_gpt2(), seed=0)), tmp_path, max_shard_size=size)
+    assert not any(tmp_path.iterdir())  # refused before writing anything
+
+
+def _shards(folder):
+    return sorted(p.name for p in folder.glob("model-*-of-*.safetensors"))
+
+
+def _index(folder):
+    return json.loads((folder / "model.safetensors.index.json").read_text())
+
+
+def test_shards_are_filled_in_name_order(tmp_path, st_impl):
+    cfg = _llama(tie_embeddings=False)  # float32: embedding and head 960 bytes each, 8736 in all
+    params = ltx.init_params(cfg, seed=4)
+    tensors = to_hf_state(cfg, params)
+    sizes = {k: v.nbytes for k, v in sorted(tensors.items())}
+    total = sum(sizes.values())
+    limit = 900
+    save_hf((cfg, params), tmp_path, max_shard_size=limit)
+    index = _index(tmp_path)
+    assert index["metadata"] == {"total_size": total}
+    assert set(index["weight_map"]) == set(tensors)
+    n = len(_shards(tmp_path))
+    assert _shards(tmp_path) == [f"model-{k:05d}-of-{n:05d}.safetensors" for k in range(1, n + 1)]
+    assert not (tmp_path / "model.safetensors").exists()
+    # Each shard holds a run of names in order, at most `limit` bytes unless one tensor alone,
+    # and the next tensor would not have fitted into it.
+    runs = [sorted(read_safetensors(tmp_path / s)) for s in _shards(tmp_path)]
+    assert [k for run in runs for k in run] == list(sizes)
+    assert index["weight_map"] == {k: s for s, run in zip(_shards(tmp_path), runs, strict=True)
+                                   for k in run}
+    for i, run in enumerate(runs):
+        size = sum(sizes[k] for k in run)
+        assert size <= limit or len(run) == 1
+        if i + 1 < len(runs):
+            assert size + sizes[runs[i + 1][0]] > limit
+    big = [k for k, b in sizes.items() if b > limit]
+    assert big == ["lm_head.weight", "model.embed_tokens.weight"]
+    assert all([k] in runs for k in big)  # each alone
+    # A limit twice as large gives fewer shards; one of exactly the total gives a single file.
+    again = tmp_path / "again"
+    save_hf((cfg, params), again, max_shard_size=2 * limit)
+    assert 1 < len(_shards(again)) < n
+    save_hf((cfg, params), tmp_path / "one", max_shard_size=total)
+    assert sorted(p.name for p in (tmp_path / "one").iterdir()) == ["config.json",
+                                                                    "model.safetensors"]
+    save_hf((cfg, params), tmp_path / "two", max_shard_size=total - 1)
+    assert len(_shards(tmp_path / "two")) == 2
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("cfg", [_gpt2(tie_embeddings=True), _llama(n_heads=4, n_kv_heads=2)],
+                         ids=["gpt2", "llama"])
+def test_sharded_save_loads_back_bit_for_bit(tmp_path, st_impl, cfg, dtype):
+    params = ltx.init_params(cfg, seed=6, dtype=dtype)
+    save_hf((cfg, params), tmp_path, max_shard_size="1KB")
+    assert len(_shards(tmp_path)) > 2
+    cfg2, loaded = load_hf(tmp_path)
+    assert cfg2 == cfg
+    assert list(loaded) == list(params)
+    for name, value in params.items():
+        assert loaded[name].dtype == value.dtype
+        np.testing.assert_array_equal(loaded[name], value, err_msg=name)
+
+
+def test_rewriting_a_folder_leaves_no_stale_weights(tmp_path):
+    cfg = _gpt2()
+    first, second, third = (ltx.init_params(cfg, seed=s) for s in (1, 2, 3))
+    unrelated = {"README.md": "a card", "tokenizer.json": "{}", "pytorch_model.bin": "pickle",
+                 "model-extra.safetensors": "x", "notes-00001-of-00002.safetensors": "y"}
+    for name, text in unrelated.items():
+        (tmp_path / name).write_text(text)
+    (tmp_path / "sub").mkdir()
+
+    def weights():
+        return sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("model")
+                      and p.name not in unrelated)
+
+    def loads(params):
+        _, loaded = load_hf(tmp_path)
+        return all(np.array_equal(loaded[k], v) for k, v in params.items())
+
+    save_hf((cfg, first), tmp_path)
+    assert weights() == ["model.safetensors"]
+    assert loads(first)
+    save_hf((cfg, second), tmp_path, max_shard_size="1KB")  # single -> sharded
+    many = _shards(tmp_path)
+    assert len(many) > 2
+    assert weights() == [*many, "model.safetensors.index.json"]
+    assert loads(second)
+    save_hf((cfg, third), tmp_path, max_shard_size="3KB")  # sharded -> fewer shards
+    fewer = _shards(tmp_path)
+    assert 1 < len(fewer) < len(many)
+    assert weights() == [*fewer, "model.safetensors.index.json"]
+    assert set(_index(tmp_path)["weight_map"].values()) == set(fewer)
+    assert loads(third)
+    save_hf((cfg, first), tmp_path)  # sharded -> single
+    assert weights() == ["model.safetensors"]
+    assert loads(first)
+    assert {n: (tmp_path / n).read_text() for n in unrelated} == unrelated
+    assert (tmp_path / "sub").is_dir()
+
+
 # ============================================================================ safetensors
 def test_builtin_format_equals_the_package(tmp_path, monkeypatch):
     safetensors_numpy = pytest.importorskip("safetensors.numpy")

@@ -5,7 +5,8 @@ without grouped-query attention) are built by ``transformers``, written with
 ``save_pretrained``, read with :func:`literate_tx.hf.load_hf` and run in all three backends: the
 logits, the loss, every gradient (``transformers``' gradients mapped through the same
 renaming) and greedy decoding with the key/value cache must agree to 1e-9. A folder written by
-:func:`literate_tx.hf.save_hf` must give the same logits in ``from_pretrained``.
+:func:`literate_tx.hf.save_hf`, as one file or sharded, must give the same logits in
+``from_pretrained``; a sharded ``save_pretrained`` folder must load as the single file does.
 
 ``transformers`` computes Llama's RMSNorm and its rotary angles in float32 even in a float64
 model (to keep bfloat16 training stable); the fixture ``float64_llama`` replaces those two
@@ -227,6 +228,27 @@ def test_sharded_folder(tmp_path, float64_llama):
     a, b = load_hf(tmp_path / "one"), load_hf(tmp_path / "many")
     assert a[0] == b[0]
     assert all(np.array_equal(a[1][k], b[1][k]) for k in a[1])
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama"])
+def test_our_sharded_folder_runs_in_transformers(family, tmp_path, float64_llama):
+    """A folder save_hf splits over several files is read by from_pretrained: same logits."""
+    if family == "gpt2":
+        cfg = ltx.gpt2_config(vocab_size=V, d_model=16, n_layers=2, n_heads=4, max_seq_len=16,
+                              tie_embeddings=True, dropout=0.0, init_std=0.3)
+    else:
+        cfg = ltx.llama_config(vocab_size=V, d_model=16, n_layers=2, n_heads=4, n_kv_heads=2,
+                               max_seq_len=16, tie_embeddings=False, init_std=0.3)
+    model = ltx.create_model(cfg, backend="numpy", seed=7, dtype="float64")
+    save_hf(model, tmp_path, max_shard_size="4KB")
+    shards = sorted(p.name for p in tmp_path.glob("model-*-of-*.safetensors"))
+    assert len(shards) > 2
+    assert not (tmp_path / "model.safetensors").exists()
+    hf = transformers.AutoModelForCausalLM.from_pretrained(tmp_path, dtype=torch.float64).eval()
+    assert {p.dtype for p in hf.parameters()} == {torch.float64}
+    tokens = _tokens(8)
+    np.testing.assert_allclose(hf(torch.as_tensor(tokens)).logits.detach().numpy(),
+                               model.forward(tokens), rtol=0, atol=BOUND)
 
 
 def test_a_bfloat16_checkpoint_loads_exactly(tmp_path):
