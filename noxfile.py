@@ -80,7 +80,8 @@ def tests(session: nox.Session) -> None:
 
 
 HF_TESTS = ["tests/test_hf.py", "tests/test_hf_transformers.py", "tests/test_tokenizers_gpt2.py",
-            "literate_tx/hf.py", "literate_tx/tokenizers.py"]
+            "tests/test_tokenizer_json.py", "literate_tx/hf.py", "literate_tx/tokenizers.py",
+            "literate_tx/tokenizer_json.py"]
 
 
 @nox.session

@@ -19,8 +19,9 @@ Subcommands
     validation text.
 ``generate CHECKPOINT --prompt TEXT`` or ``generate --hf DIR --prompt TEXT``
     Continue a prompt (:func:`literate_tx.generation.generate` on a sliding window), with a
-    trained checkpoint or a Hugging Face GPT-2 folder (:mod:`literate_tx.hf`, the tokenizer from
-    its ``vocab.json`` and ``merges.txt``);
+    trained checkpoint or a Hugging Face GPT-2 or Llama folder (:mod:`literate_tx.hf`; the
+    tokenizer from GPT-2's ``vocab.json`` and ``merges.txt`` or from ``tokenizer.json``,
+    :func:`literate_tx.tokenizer_json.load_hf_tokenizer`);
     ``--interactive`` reads prompts from the terminal and accepts ``temp 0.5``, ``topk 40``,
     ``topp 0.9`` and ``q`` (or ``quit``); the prompts go to stderr, so stdout holds only the
     generated text.
@@ -272,7 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a .npz written by `literate-tx train` (or give --hf DIR)")
     p.add_argument("--hf", metavar="DIR", default=None,
                    help="instead of a checkpoint, a Hugging Face GPT-2 or Llama folder "
-                   "(config.json, model.safetensors) with GPT-2's vocab.json and merges.txt")
+                   "(config.json, model.safetensors, and vocab.json + merges.txt or "
+                   "tokenizer.json)")
     p.add_argument("--prompt", default=None, help="text to continue (default: the training "
                    "sample prompt; digits: e.g. 'Max ( 5 3 9 ) =')")
     p.add_argument("--max-new-tokens", type=_int, default=None,
@@ -462,26 +464,34 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 # ============================================================================ generate
 def _continue(model, tokenizer, prompt: str, opts: dict[str, Any]) -> str:
+    from .tokenizers import Tokenizer
     from .training import DigitsCodec, sample_text
 
-    ids = tokenizer.encode(prompt)
-    if not ids:
+    # Llama's own pipeline starts every text with <s>; its model expects it
+    bos = isinstance(tokenizer, Tokenizer) and tokenizer.bos_by_default
+    ids = tokenizer.encode(prompt, add_bos=True) if bos else tokenizer.encode(prompt)
+    if len(ids) == int(bos):
         raise _UsageError(f"argument --prompt: {prompt!r} encodes to no tokens; give at least "
                           "one character")
     new = sample_text(model, ids, opts["max_new_tokens"], temperature=opts["temperature"],
                       top_k=opts["top_k"], top_p=opts["top_p"], seed=opts["seed"])
-    text = tokenizer.decode(new)
-    return f"{prompt} {text}" if isinstance(tokenizer, DigitsCodec) else prompt + text
+    if isinstance(tokenizer, DigitsCodec):
+        return f"{prompt} {tokenizer.decode(new)}"
+    # The continuation is decoded after the prompt, not alone: a token may depend on what
+    # precedes it (SentencePiece drops the space that opens a text; one character's bytes
+    # may straddle the prompt's end).
+    head, full = tokenizer.decode(ids), tokenizer.decode(ids + new)
+    return prompt + (full[len(head):] if full.startswith(head) else tokenizer.decode(new))
 
 
 def _load_hf_folder(folder: str, backend: str, fast: bool | None):
-    """A Hugging Face folder's model in ``backend`` and its GPT-2 tokenizer."""
+    """A Hugging Face folder's model in ``backend`` and its tokenizer (GPT-2's or Llama's)."""
     from .api import create_model
     from .hf import load_hf
-    from .tokenizers import GPT2Tokenizer
+    from .tokenizer_json import load_hf_tokenizer
 
     cfg, params = load_hf(folder)
-    tokenizer = GPT2Tokenizer.from_folder(folder)
+    tokenizer = load_hf_tokenizer(folder)
     if tokenizer.vocab_size > cfg.vocab_size:
         raise _UsageError(f"{folder}: the tokenizer has {tokenizer.vocab_size} ids but the "
                           f"model only {cfg.vocab_size}")

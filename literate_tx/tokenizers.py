@@ -32,7 +32,8 @@ from the simplest to the one GPT-2 uses:
 A fourth, :class:`GPT2Tokenizer`, is the same algorithm read from GPT-2's own
 files, ``vocab.json`` and ``merges.txt``, with GPT-2's split pattern exactly
 (:func:`gpt2_split_regex`), so that a published GPT-2 model gets the ids it
-was trained on (see :mod:`literate_tx.hf`).
+was trained on (see :mod:`literate_tx.hf`). :mod:`literate_tx.tokenizer_json` reads the
+same tokenizer, and Llama's SentencePiece BPE, from Hugging Face's ``tokenizer.json``.
 
 Byte-pair encoding
 ------------------
@@ -119,6 +120,7 @@ __all__ = [
     "WordTokenizer",
     "bytes_to_unicode",
     "gpt2_split_regex",
+    "replay_merges",
     "train_tokenizer",
 ]
 
@@ -182,6 +184,11 @@ class Tokenizer:
 
     #: Name stored in the JSON file's ``"type"`` field.
     kind: ClassVar[str] = ""
+    #: Whether the model's own pipeline starts every text with the beginning-of-text token
+    #: (Llama's does: :class:`~literate_tx.tokenizer_json.SentencePieceBPETokenizer`);
+    #: ``literate-tx generate`` then puts it before the prompt. ``encode`` adds it only when
+    #: asked (``add_bos=True``).
+    bos_by_default: bool = False
     _registry: ClassVar[dict[str, type[Tokenizer]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -430,6 +437,7 @@ class Tokenizer:
                 f"literate_tx reads version {_VERSION}"
             )
         kind = data.get("type")
+        from . import tokenizer_json  # noqa: F401  registers the SentencePiece kind as well
         if kind not in cls._registry:
             raise ValueError(
                 f"{source}: field 'type' is {kind!r}; allowed: {sorted(cls._registry)!r}"
@@ -492,7 +500,7 @@ class Tokenizer:
         ...     Tokenizer.load(p)
         Traceback (most recent call last):
         ...
-        ValueError: ...bad.json: field 'type' is None; allowed: ['bpe', 'char', 'gpt2', 'word']
+        ValueError: ...bad.json: field 'type' is None; allowed: ['bpe', 'char', 'gpt2', ...]
         """
         path = Path(path)
         try:
@@ -1267,6 +1275,73 @@ def bytes_to_unicode() -> dict[int, str]:
     return dict(sorted(table.items()))
 
 
+def _token_table(vocab: Mapping[str, int]) -> list[str]:
+    """The tokens of a ``token -> id`` vocabulary in id order, checking the ids are
+    ``0 .. len(vocab) - 1``, each once (the shape of ``vocab.json`` and ``tokenizer.json``)."""
+    if not isinstance(vocab, Mapping):
+        raise TypeError(f"vocab must be a mapping of token to id, got {type(vocab).__name__}")
+    tokens: list[str | None] = [None] * len(vocab)
+    for token, i in vocab.items():
+        if not isinstance(token, str) or not token:
+            raise ValueError(f"vocab has the key {token!r}; tokens are non-empty strings")
+        if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(vocab) \
+                or tokens[i] is not None:
+            raise ValueError(
+                f"vocab[{token!r}]={i!r}; the ids must be 0..{len(vocab) - 1}, each once")
+        tokens[i] = token
+    return tokens  # type: ignore[return-value]
+
+
+def _merge_list(merges: Iterable[Sequence[str]], vocab: Mapping[str, int]
+                ) -> list[tuple[str, str]]:
+    """Merges as ``(left, right)`` string pairs, each half and their join a token."""
+    out: list[tuple[str, str]] = []
+    for k, pair in enumerate(merges):
+        if isinstance(pair, str) or len(pair) != 2 or not all(
+                isinstance(p, str) and p for p in pair):
+            raise ValueError(f"merges[{k}]={pair!r}; a merge is two non-empty tokens")
+        left, right = pair
+        for token in (left, right, left + right):
+            if token not in vocab:
+                raise ValueError(f"merges[{k}]={pair!r}: {token!r} is not in vocab")
+        out.append((left, right))
+    return out
+
+
+def replay_merges(symbols: Sequence[str], ranks: Mapping[tuple[str, str], int]) -> list[str]:
+    r"""Encode one piece with string merges: join the lowest-ranked adjacent pair everywhere,
+    left to right, until no adjacent pair has a rank (GPT-2's ``bpe`` function).
+
+    Parameters
+    ----------
+    symbols : sequence of str
+        The piece's starting tokens (characters or byte characters).
+    ranks : mapping of (str, str) to int
+        Each merge's rank; lower merges first.
+
+    Examples
+    --------
+    >>> replay_merges("aaab", {("a", "a"): 0, ("a", "b"): 1})
+    ['aa', 'ab']
+    """
+    word = list(symbols)
+    while len(word) > 1:
+        best = min(pairwise(word), key=lambda p: ranks.get(p, len(ranks)))
+        if best not in ranks:
+            break
+        merged: list[str] = []
+        i = 0
+        while i < len(word):
+            if i + 1 < len(word) and word[i] == best[0] and word[i + 1] == best[1]:
+                merged.append(best[0] + best[1])
+                i += 2
+            else:
+                merged.append(word[i])
+                i += 1
+        word = merged
+    return word
+
+
 class GPT2Tokenizer(Tokenizer):
     r"""GPT-2's byte-level BPE, read from its ``vocab.json`` and ``merges.txt``.
 
@@ -1310,21 +1385,10 @@ class GPT2Tokenizer(Tokenizer):
 
     def __init__(self, vocab: Mapping[str, int], merges: Sequence[Sequence[str]],
                  special_tokens: Sequence[str] | None = None) -> None:
-        if not isinstance(vocab, Mapping):
-            raise TypeError(f"vocab must be a mapping of token to id, got {type(vocab).__name__}")
+        self._tokens: list[str] = _token_table(vocab)
         if special_tokens is None:
             special_tokens = ["<|endoftext|>"] if "<|endoftext|>" in vocab else []
         super().__init__(special_tokens)
-        tokens: list[str | None] = [None] * len(vocab)
-        for token, i in vocab.items():
-            if not isinstance(token, str) or not token:
-                raise ValueError(f"vocab has the key {token!r}; tokens are non-empty strings")
-            if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(vocab) \
-                    or tokens[i] is not None:
-                raise ValueError(
-                    f"vocab[{token!r}]={i!r}; the ids must be 0..{len(vocab) - 1}, each once")
-            tokens[i] = token
-        self._tokens: list[str] = tokens  # type: ignore[assignment]
         self.vocab: dict[str, int] = dict(vocab)
         self._byte_encoder = bytes_to_unicode()
         self._byte_decoder = {c: b for b, c in self._byte_encoder.items()}
@@ -1332,16 +1396,7 @@ class GPT2Tokenizer(Tokenizer):
         if missing:
             raise ValueError(f"vocab lacks {len(missing)} of the 256 byte tokens, e.g. "
                              f"{missing[0]!r}; a byte-level vocabulary has all of them")
-        self.merges: list[tuple[str, str]] = []
-        for k, pair in enumerate(merges):
-            if isinstance(pair, str) or len(pair) != 2 or not all(
-                    isinstance(p, str) and p for p in pair):
-                raise ValueError(f"merges[{k}]={pair!r}; a merge is two non-empty tokens")
-            left, right = pair
-            for token in (left, right, left + right):
-                if token not in self.vocab:
-                    raise ValueError(f"merges[{k}]={pair!r}: {token!r} is not in vocab")
-            self.merges.append((left, right))
+        self.merges: list[tuple[str, str]] = _merge_list(merges, self.vocab)
         self._ranks = {pair: k for k, pair in enumerate(self.merges)}
         for token in self.special_tokens:
             if token not in self.vocab:
@@ -1398,26 +1453,34 @@ class GPT2Tokenizer(Tokenizer):
 
     @classmethod
     def from_folder(cls, folder: str | os.PathLike[str]) -> GPT2Tokenizer:
-        r"""Read ``vocab.json`` and ``merges.txt`` from a Hugging Face model folder.
+        r"""Read GPT-2's tokenizer from a Hugging Face model folder.
+
+        ``vocab.json`` and ``merges.txt`` when the folder has them, else ``tokenizer.json``
+        (``transformers`` 5 writes only that one;
+        :func:`~literate_tx.tokenizer_json.gpt2_from_tokenizer_json`).
 
         Raises
         ------
         FileNotFoundError
-            When either file is missing.
+            When the folder has neither.
 
         Examples
         --------
         >>> GPT2Tokenizer.from_folder("/nonexistent")
         Traceback (most recent call last):
         ...
-        FileNotFoundError: /nonexistent has no vocab.json and merges.txt (GPT-2's tokenizer files)
+        FileNotFoundError: /nonexistent has no vocab.json and merges.txt, nor tokenizer.json
         """
         folder = Path(folder)
         vocab, merges = folder / "vocab.json", folder / "merges.txt"
-        if not (vocab.is_file() and merges.is_file()):
-            raise FileNotFoundError(f"{folder} has no vocab.json and merges.txt (GPT-2's "
-                                    "tokenizer files)")
-        return cls.from_files(vocab, merges)
+        if vocab.is_file() and merges.is_file():
+            return cls.from_files(vocab, merges)
+        if (folder / "tokenizer.json").is_file():
+            from .tokenizer_json import gpt2_from_tokenizer_json
+
+            return gpt2_from_tokenizer_json(folder / "tokenizer.json")
+        raise FileNotFoundError(f"{folder} has no vocab.json and merges.txt, nor "
+                                "tokenizer.json")
 
     def save_files(self, folder: str | os.PathLike[str]) -> None:
         r"""Write ``vocab.json`` and ``merges.txt`` into ``folder``, atomically.
@@ -1556,33 +1619,13 @@ class GPT2Tokenizer(Tokenizer):
         """
         return gpt2_split_regex().findall(text)
 
-    def _bpe(self, piece: str) -> list[str]:
-        """GPT-2's ``bpe``: join the lowest-ranked adjacent pair everywhere, until none is left."""
-        word = list(piece)
-        ranks = self._ranks
-        while len(word) > 1:
-            best = min(pairwise(word), key=lambda p: ranks.get(p, len(ranks)))
-            if best not in ranks:
-                break
-            merged: list[str] = []
-            i = 0
-            while i < len(word):
-                if i + 1 < len(word) and word[i] == best[0] and word[i + 1] == best[1]:
-                    merged.append(best[0] + best[1])
-                    i += 2
-                else:
-                    merged.append(word[i])
-                    i += 1
-            word = merged
-        return word
-
     def _encode_text(self, text: str) -> list[int]:
         out: list[int] = []
         for piece in self.pretokens(text):
             ids = self._cache.get(piece)
             if ids is None:
                 chars = "".join(self._byte_encoder[b] for b in piece.encode("utf-8"))
-                ids = [self.vocab[t] for t in self._bpe(chars)]
+                ids = [self.vocab[t] for t in replay_merges(chars, self._ranks)]
                 if len(self._cache) < 100_000:
                     self._cache[piece] = ids
             out.extend(ids)

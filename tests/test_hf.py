@@ -434,7 +434,7 @@ def test_generate_hf_runs_in_every_backend(gpt2_folder, capsys):
     (["generate", "x.npz", "--hf", "DIR", "--prompt", "x"], "either a CHECKPOINT or --hf DIR"),
     (["generate", "--hf", "{folder}"], "--hf needs --prompt"),
     (["generate", "--hf", "{empty}", "--prompt", "x"], "no config.json"),
-    (["generate", "--hf", "{no_tokenizer}", "--prompt", "x"], "no vocab.json and merges.txt"),
+    (["generate", "--hf", "{no_tokenizer}", "--prompt", "x"], "neither vocab.json with merges.txt"),
 ])
 def test_generate_hf_errors_are_one_line(gpt2_folder, tmp_path, capsys, argv, match):
     from literate_tx.cli import main

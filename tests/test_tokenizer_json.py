@@ -1,0 +1,328 @@
+"""Hugging Face's ``tokenizer.json``: SentencePiece BPE (Llama) and GPT-2, read in pure Python.
+
+The first half needs nothing but the package: ids worked out by hand, the byte fallback, the
+round trip, the refusals and ``literate-tx generate --hf`` on a Llama folder. The second half
+(``nox -s hf``) trains tokenizers with Hugging Face's ``tokenizers``, saves them with
+``transformers`` and checks that the ids and texts are the same on a few hundred varied strings
+and on hypothesis' text.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_tokenizers_gpt2 import CURATED, _random_strings
+
+from literate_tx.tokenizer_json import (
+    SPACE_MARK,
+    SentencePieceBPETokenizer,
+    gpt2_from_tokenizer_json,
+    load_hf_tokenizer,
+    read_tokenizer_json,
+)
+from literate_tx.tokenizers import BPETokenizer, GPT2Tokenizer, Tokenizer
+
+# every assigned code point but the space mark itself, which eq. (2) reads as a space
+TEXT = st.characters(exclude_categories=("Cn", "Cs"), exclude_characters=SPACE_MARK)
+
+LLAMA_NORMALIZER = {"type": "Sequence", "normalizers": [
+    {"type": "Prepend", "prepend": SPACE_MARK},
+    {"type": "Replace", "pattern": {"String": " "}, "content": SPACE_MARK}]}
+LLAMA_POST = {"type": "TemplateProcessing", "single": [
+    {"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}]}
+
+
+def _small() -> SentencePieceBPETokenizer:
+    """``<unk> <s> </s>``, the 256 byte tokens (ids 3..258), then 259 ▁, 260 h, 261 i, 262 t,
+    263 hi, 264 ▁hi, 265 ▁t."""
+    return SentencePieceBPETokenizer.from_bytes_and_merges(
+        [SPACE_MARK, "h", "i", "t", "hi", SPACE_MARK + "hi", SPACE_MARK + "t"],
+        [("h", "i"), (SPACE_MARK, "hi"), (SPACE_MARK, "t")])
+
+
+def _write(folder, data, config=None):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "tokenizer.json").write_text(json.dumps(data), encoding="utf-8")
+    if config is not None:
+        (folder / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
+    return folder
+
+
+def _llama_json(tok: SentencePieceBPETokenizer, **changes) -> dict:
+    data = {"added_tokens": [{"id": tok.vocab[t], "content": t, "special": True}
+                             for t in ("<unk>", "<s>", "</s>")],
+            "normalizer": LLAMA_NORMALIZER, "pre_tokenizer": None,
+            "post_processor": LLAMA_POST, "decoder": {"type": "Sequence", "decoders": []},
+            "model": {"type": "BPE", "byte_fallback": True, "fuse_unk": True,
+                      "unk_token": "<unk>", "vocab": tok.vocab,
+                      "merges": [list(m) for m in tok.merges]}}
+    data.update(changes)
+    return data
+
+
+# ======================================================================= by hand
+def test_ids_worked_out_by_hand():
+    tok = _small()
+    # "hi thi" -> "▁hi▁thi" -> ▁ h i ▁ t h i -> (h,i): ▁ hi ▁ t hi -> (▁,hi): ▁hi ▁ t hi
+    # -> (▁,t): ▁hi ▁t hi
+    assert tok.encode("hi thi") == [264, 265, 263]
+    # "h€" -> ▁ h <0xE2> <0x82> <0xAC>: € is not a token, so its three UTF-8 bytes (eq. 3)
+    assert tok.encode("h€") == [259, 260, 3 + 0xE2, 3 + 0x82, 3 + 0xAC]
+    assert tok.decode([264, 265, 263]) == "hi thi"
+    assert tok.encode("") == []
+    assert tok.decode([]) == ""
+    assert tok.encode("hi", add_bos=True, add_eos=True) == [1, 264, 2]
+    assert (tok.unk_id, tok.bos_id, tok.eos_id) == (0, 1, 2)
+
+
+def test_decoding_drops_only_the_space_that_opens_the_text():
+    tok = _small()
+    assert tok.decode(tok.encode("  hi ")) == "  hi "
+    assert tok.decode([264]) == "hi"  # alone, "▁hi" opens the text
+    assert tok.decode([1, 264]) == "<s> hi"  # as Hugging Face's Strip: after <s> it stays
+    assert tok.decode([1, 264], skip_special=True) == "hi"
+    # an incomplete UTF-8 sequence: one replacement character per byte token
+    assert tok.decode([3 + 0xE2, 3 + 0x82]) == "\ufffd\ufffd"
+
+
+def test_split_words_keeps_merges_inside_words():
+    vocab_tokens = [SPACE_MARK, "a", "b", "a" + SPACE_MARK, "a" + SPACE_MARK + "b"]
+    merges = [("a", SPACE_MARK), ("a" + SPACE_MARK, "b")]
+    joined = SentencePieceBPETokenizer.from_bytes_and_merges(vocab_tokens, merges)
+    split = SentencePieceBPETokenizer.from_bytes_and_merges(vocab_tokens, merges,
+                                                            split_words=True)
+    assert [joined.token(i) for i in joined.encode("a b")] == [SPACE_MARK, "a▁b"]
+    assert [split.token(i) for i in split.encode("a b")] == ["▁", "a", "▁", "b"]
+    assert split.decode(split.encode("a b")) == "a b"
+
+
+def test_no_byte_tokens_means_unknown_and_fused():
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2, SPACE_MARK: 3, "a": 4}
+    tok = SentencePieceBPETokenizer(vocab, [])
+    assert tok.encode("a€€a") == [3, 4, 0, 4]  # two unknown characters, one <unk>
+    no_unk = SentencePieceBPETokenizer({SPACE_MARK: 0, "a": 1}, [])
+    with pytest.raises(ValueError, match="'€' is neither a token nor spelled by byte tokens"):
+        no_unk.encode("a€")
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(alphabet=st.one_of(TEXT, st.sampled_from(" hit")), max_size=40))
+def test_round_trip_on_any_text(text):
+    tok = _small()
+    assert tok.decode(tok.encode(text)) == text
+
+
+def test_saved_and_loaded_like_every_tokenizer(tmp_path):
+    tok = _small()
+    tok.save(tmp_path / "tok.json")
+    again = Tokenizer.load(tmp_path / "tok.json")
+    assert type(again) is SentencePieceBPETokenizer
+    assert again.to_dict() == tok.to_dict()
+    assert again.encode("hi t€") == tok.encode("hi t€")
+    assert again.bos_by_default
+
+
+# ======================================================================= files
+def test_tokenizer_json_with_the_current_and_the_older_spelling(tmp_path):
+    tok = _small()
+    current = SentencePieceBPETokenizer.from_tokenizer_json(
+        _write(tmp_path / "a", _llama_json(tok)) / "tokenizer.json")
+    assert current.encode("hi thi") == tok.encode("hi thi")
+    assert current.bos_by_default
+    # older files: merges as "a b" strings, Metaspace, no post-processor
+    older = _llama_json(tok, normalizer=None, post_processor=None,
+                        pre_tokenizer={"type": "Metaspace", "replacement": SPACE_MARK,
+                                       "prepend_scheme": "first", "split": False})
+    older["model"]["merges"] = [" ".join(m) for m in tok.merges]
+    read = load_hf_tokenizer(_write(tmp_path / "b", older, {"add_bos_token": True}))
+    assert isinstance(read, SentencePieceBPETokenizer)
+    assert read.encode("hi thi") == tok.encode("hi thi")
+    assert read.bos_by_default
+    never = load_hf_tokenizer(_write(tmp_path / "c", older, {"add_bos_token": False,
+                                                            "bos_token": {"content": "</s>"}}))
+    assert not never.bos_by_default
+    assert never.bos_id == 2
+
+
+def test_byte_tokens_are_never_special_even_when_listed_so(tmp_path):
+    tok = _small()
+    data = _llama_json(tok)
+    data["added_tokens"] += [{"id": 3 + b, "content": f"<0x{b:02X}>", "special": True}
+                             for b in range(256)]
+    read = load_hf_tokenizer(_write(tmp_path, data))
+    assert read.special_tokens == ("<unk>", "<s>", "</s>")
+    assert read.decode(read.encode("t€")) == "t€"
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"model": {"type": "WordPiece", "vocab": {}}}, 'model.type is "WordPiece"'),
+    ({"pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+        {"type": "Split", "pattern": {"Regex": "\\p{L}+"}, "behavior": "Isolated"}]}},
+     "normalizer / pre_tokenizer is"),
+    ({"normalizer": {"type": "NFKC"}}, "normalizer / pre_tokenizer is"),
+    ({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [], "byte_fallback": False}},
+     "model.byte_fallback is false"),
+    ({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["a"]}},
+     r"model.merges\[0\] is 'a'"),
+    ({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [], "byte_fallback": True,
+                "dropout": 0.1}}, "model.dropout is 0.1"),
+    ({"model": {"type": "BPE", "vocab": {"a": 0, "b": 0}, "merges": [],
+                "byte_fallback": True}}, r"vocab\['b'\]=0"),
+])
+def test_unsupported_files_are_named(tmp_path, change, message):
+    data = _llama_json(_small(), **change)
+    path = _write(tmp_path, data) / "tokenizer.json"
+    with pytest.raises(ValueError, match=message) as err:
+        load_hf_tokenizer(tmp_path)
+    assert str(path) in str(err.value)
+
+
+def test_damaged_and_missing_files(tmp_path):
+    (tmp_path / "tokenizer.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(ValueError, match="tokenizer.json: not a JSON file"):
+        read_tokenizer_json(tmp_path / "tokenizer.json")
+    (tmp_path / "tokenizer.json").unlink()
+    with pytest.raises(FileNotFoundError, match="neither vocab.json with merges.txt"):
+        load_hf_tokenizer(tmp_path)
+    (tmp_path / "tokenizer.model").write_bytes(b"\x00")
+    with pytest.raises(FileNotFoundError, match="only tokenizer.model"):
+        load_hf_tokenizer(tmp_path)
+
+
+def test_gpt2_from_its_tokenizer_json_equals_its_own_files(tmp_path):
+    from importlib.resources import files
+
+    text = (files("literate_tx.data") / "alice.txt").read_text(encoding="utf-8")[:20000]
+    gpt2 = GPT2Tokenizer.from_bpe(BPETokenizer.train(text, 400,
+                                                     special_tokens=["<|endoftext|>"]))
+    data = {"added_tokens": [{"id": gpt2.vocab["<|endoftext|>"], "content": "<|endoftext|>",
+                              "special": True}],
+            "normalizer": None, "decoder": {"type": "ByteLevel"},
+            "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False,
+                              "use_regex": True},
+            "model": {"type": "BPE", "vocab": gpt2.vocab, "merges": gpt2.merges}}
+    _write(tmp_path, data)
+    for read in (load_hf_tokenizer(tmp_path), GPT2Tokenizer.from_folder(tmp_path),
+                 gpt2_from_tokenizer_json(tmp_path / "tokenizer.json")):
+        assert isinstance(read, GPT2Tokenizer)
+        assert read.special_tokens == ("<|endoftext|>",)
+        for s in CURATED:
+            assert read.encode(s) == gpt2.encode(s), repr(s)
+    data["pre_tokenizer"]["add_prefix_space"] = True
+    _write(tmp_path, data)
+    with pytest.raises(ValueError, match="pre_tokenizer is .*supported: GPT-2's"):
+        load_hf_tokenizer(tmp_path)
+
+
+# ======================================================================= the command
+def test_generate_hf_on_a_llama_folder(tmp_path):
+    """``literate-tx generate --hf`` on a Llama folder with only ``tokenizer.json``: the
+    prompt gets ``<s>`` first, and the continuation is the greedy one of the API."""
+    import literate_tx as ltx
+    from literate_tx.generation import generate
+    from literate_tx.hf import save_hf
+
+    tok = _small()
+    cfg = ltx.llama_config(vocab_size=tok.vocab_size, d_model=16, n_layers=1, n_heads=2,
+                           n_kv_heads=1, max_seq_len=32)
+    params = ltx.init_params(cfg, seed=3)
+    save_hf((cfg, params), tmp_path)
+    _write(tmp_path, _llama_json(tok))
+    out = subprocess.run(
+        [sys.executable, "-m", "literate_tx", "generate", "--hf", str(tmp_path), "--prompt",
+         "hi t", "--max-new-tokens", "6", "--temperature", "0", "--backend", "numpy"],
+        capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    model = ltx.create_model(cfg, "numpy", params=params)
+    prompt = [tok.bos_id, *tok.encode("hi t")]
+    ids = generate(model, prompt, 6, temperature=0.0)
+    expected = tok.decode(prompt + ids)[len(tok.decode(prompt)):]
+    assert out.stdout == "hi t" + expected + "\n"
+
+
+# ======================================================================= against Hugging Face
+@pytest.fixture(scope="module")
+def llama_pair(tmp_path_factory):
+    """A Llama-style tokenizer trained by Hugging Face ``tokenizers`` (BPE with byte fallback,
+    Llama's normalizer, decoder and post-processor), saved by ``transformers``."""
+    tokenizers = pytest.importorskip("tokenizers")
+    transformers = pytest.importorskip("transformers")
+    from importlib.resources import files
+
+    from tokenizers import decoders, models, normalizers, trainers
+
+    text = (files("literate_tx.data") / "alice.txt").read_text(encoding="utf-8")
+    specials = ["<unk>", "<s>", "</s>"]
+    byte_tokens = [f"<0x{b:02X}>" for b in range(256)]
+    tok = tokenizers.Tokenizer(models.BPE(byte_fallback=True, unk_token="<unk>", fuse_unk=True))
+    tok.normalizer = normalizers.Sequence([normalizers.Prepend(SPACE_MARK),
+                                           normalizers.Replace(" ", SPACE_MARK)])
+    tok.decoder = decoders.Sequence([decoders.Replace(SPACE_MARK, " "), decoders.ByteFallback(),
+                                     decoders.Fuse(), decoders.Strip(" ", 1, 0)])
+    trainer = trainers.BpeTrainer(vocab_size=1200, min_frequency=2, show_progress=False,
+                                  special_tokens=specials + byte_tokens)
+    tok.train_from_iterator([text, *CURATED[:20]], trainer)
+    # as in Llama's file, the byte tokens are in the vocabulary but are not added tokens
+    data = json.loads(tok.to_str())
+    data["added_tokens"] = [a for a in data["added_tokens"] if a["content"] in specials]
+    data["post_processor"] = LLAMA_POST | {"pair": [], "special_tokens": {
+        "<s>": {"id": "<s>", "ids": [1], "tokens": ["<s>"]}}}
+    tok = tokenizers.Tokenizer.from_str(json.dumps(data))
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>",
+                                                eos_token="</s>", unk_token="<unk>")
+    folder = tmp_path_factory.mktemp("llamatok")
+    fast.save_pretrained(folder)
+    theirs = transformers.AutoTokenizer.from_pretrained(folder)
+    return theirs, load_hf_tokenizer(folder)
+
+
+STRINGS = CURATED + _random_strings(300, seed=2)
+
+
+def test_same_ids_as_transformers_llama(llama_pair):
+    theirs, ours = llama_pair
+    assert isinstance(ours, SentencePieceBPETokenizer)
+    assert ours.bos_by_default
+    assert ours.vocab_size == len(theirs)
+    for text in STRINGS:
+        ids = ours.encode(text, add_bos=True)
+        assert ids == theirs(text)["input_ids"], repr(text)
+        assert ours.decode(ids, skip_special=True) == theirs.decode(
+            ids, skip_special_tokens=True, clean_up_tokenization_spaces=False), repr(text)
+        assert ours.decode(ids) == theirs.decode(ids, clean_up_tokenization_spaces=False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(alphabet=st.one_of(TEXT, st.sampled_from(" \n'thea0€")), max_size=30))
+def test_same_ids_as_transformers_llama_on_any_text(llama_pair, text):
+    theirs, ours = llama_pair
+    ids = ours.encode(text, add_bos=True)
+    assert ids == theirs(text)["input_ids"]
+    assert ours.decode(ids[1:]) == theirs.decode(ids[1:], clean_up_tokenization_spaces=False)
+
+
+def test_gpt2_folder_written_by_transformers_5(tmp_path):
+    """``transformers`` 5 saves GPT-2's tokenizer as ``tokenizer.json`` only."""
+    tokenizers = pytest.importorskip("tokenizers")
+    transformers = pytest.importorskip("transformers")
+    from importlib.resources import files
+
+    text = (files("literate_tx.data") / "alice.txt").read_text(encoding="utf-8")
+    trainer = tokenizers.ByteLevelBPETokenizer()
+    trainer.train_from_iterator([text], vocab_size=600, min_frequency=2,
+                                special_tokens=["<|endoftext|>"], show_progress=False)
+    trainer.save_model(str(tmp_path))
+    saved = tmp_path / "saved"
+    transformers.GPT2TokenizerFast.from_pretrained(tmp_path).save_pretrained(saved)
+    assert not (saved / "vocab.json").exists()
+    assert (saved / "tokenizer.json").exists()
+    theirs, ours = transformers.AutoTokenizer.from_pretrained(saved), GPT2Tokenizer.from_folder(
+        saved)
+    assert ours.vocab_size == len(theirs)
+    for s in STRINGS:
+        assert ours.encode(s) == theirs.encode(s), repr(s)
