@@ -7,11 +7,13 @@ file describes a pipeline of five stages, each one a JSON object with a ``"type"
 
 .. math::
 
-    \text{text} \xrightarrow{\text{normalizer}} \text{text}'
-    \xrightarrow{\text{pre\_tokenizer}} \text{pieces}
-    \xrightarrow{\text{model}} \text{ids}
-    \xrightarrow{\text{post\_processor}} \text{ids}', \qquad
-    \text{ids} \xrightarrow{\text{decoder}} \text{text}.                       \tag{1}
+    \begin{aligned}
+    \text{encode:}\quad & \text{text} \xrightarrow{\text{normalizer}} \text{text}'
+        \xrightarrow{\text{pre\_tokenizer}} \text{pieces}
+        \xrightarrow{\text{model}} \text{ids}
+        \xrightarrow{\text{post\_processor}} \text{ids}', \\
+    \text{decode:}\quad & \text{ids} \xrightarrow{\text{decoder}} \text{text}.
+    \end{aligned}                                                              \tag{1}
 
 The two model families of :mod:`literate_tx.hf` use two such pipelines, and this module
 reads both of them. Any other pipeline is refused: the error names the field and the value
