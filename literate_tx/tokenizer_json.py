@@ -3,17 +3,17 @@ r"""Hugging Face's ``tokenizer.json``, read in pure Python.
 A folder that ``transformers`` 5 writes with ``save_pretrained`` holds its tokenizer as a
 single file, ``tokenizer.json`` (with ``tokenizer_config.json`` beside it). GPT-2's
 ``vocab.json`` and ``merges.txt`` no longer appear, and Llama's folders never had them. The
-file describes a pipeline of five stages, each one a JSON object with a ``"type"``:
+file describes a pipeline of stages, each one a JSON object with a ``"type"``. Encoding
+runs four of them,
 
 .. math::
 
-    \begin{aligned}
-    \text{encode:}\quad & \text{text} \xrightarrow{\text{normalizer}} \text{text}'
-        \xrightarrow{\text{pre\_tokenizer}} \text{pieces}
-        \xrightarrow{\text{model}} \text{ids}
-        \xrightarrow{\text{post\_processor}} \text{ids}', \\
-    \text{decode:}\quad & \text{ids} \xrightarrow{\text{decoder}} \text{text}.
-    \end{aligned}                                                              \tag{1}
+    \text{text} \xrightarrow{\text{normalizer}} \text{text}'
+    \xrightarrow{\text{pre\_tokenizer}} \text{pieces}
+    \xrightarrow{\text{model}} \text{ids}
+    \xrightarrow{\text{post\_processor}} \text{ids}',                           \tag{1}
+
+and the fifth stage, the *decoder*, turns ids back into text.
 
 The two model families of :mod:`literate_tx.hf` use two such pipelines, and this module
 reads both of them. Any other pipeline is refused: the error names the field and the value
