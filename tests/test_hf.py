@@ -435,6 +435,9 @@ def test_generate_hf_runs_in_every_backend(gpt2_folder, capsys):
     (["generate", "--hf", "{folder}"], "--hf needs --prompt"),
     (["generate", "--hf", "{empty}", "--prompt", "x"], "no config.json"),
     (["generate", "--hf", "{no_tokenizer}", "--prompt", "x"], "neither vocab.json with merges.txt"),
+    (["generate", "--hf", "{damaged}", "--prompt", "x"], "tokenizer.json: not a JSON file"),
+    (["generate", "--hf", "{wordpiece}", "--prompt", "x"], 'model.type is "WordPiece"'),
+    (["generate", "--hf", "{sentencepiece}", "--prompt", "x"], "only tokenizer.model"),
 ])
 def test_generate_hf_errors_are_one_line(gpt2_folder, tmp_path, capsys, argv, match):
     from literate_tx.cli import main
@@ -442,8 +445,16 @@ def test_generate_hf_errors_are_one_line(gpt2_folder, tmp_path, capsys, argv, ma
     folder, _ = gpt2_folder
     (tmp_path / "empty").mkdir()
     save_hf((_gpt2(), ltx.init_params(_gpt2())), tmp_path / "no_tokenizer")
+    for name, file, text in (("damaged", "tokenizer.json", "{"),
+                             ("wordpiece", "tokenizer.json",
+                              '{"model": {"type": "WordPiece", "vocab": {}}}'),
+                             ("sentencepiece", "tokenizer.model", "\x00")):
+        save_hf((_gpt2(), ltx.init_params(_gpt2())), tmp_path / name)
+        (tmp_path / name / file).write_text(text, encoding="utf-8")
     argv = [a.format(folder=folder, empty=tmp_path / "empty",
-                     no_tokenizer=tmp_path / "no_tokenizer") for a in argv]
+                     no_tokenizer=tmp_path / "no_tokenizer", damaged=tmp_path / "damaged",
+                     wordpiece=tmp_path / "wordpiece", sentencepiece=tmp_path / "sentencepiece")
+            for a in argv]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert match in err
