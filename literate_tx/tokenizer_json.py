@@ -26,7 +26,7 @@ GPT-2: byte-level BPE
     This is exactly :class:`~literate_tx.tokenizers.GPT2Tokenizer`, so
     :func:`gpt2_from_tokenizer_json` returns one of those.
 
-SentencePiece BPE: Llama 1 and 2, Mistral, TinyLlama
+SentencePiece BPE: Llama 1 and 2, TinyLlama
     The text is never split. Instead, spaces become the visible mark ``▁`` (U+2581) and one
     mark is put in front:
 
@@ -157,7 +157,7 @@ def read_tokenizer_json(path: str | os.PathLike[str]) -> dict[str, Any]:
     model = data["model"]
     if model.get("type", "BPE") != "BPE":
         raise _refuse(source, "model.type", model.get("type"),
-                      '"BPE" (GPT-2, Llama 1 and 2, Mistral)')
+                      '"BPE" (GPT-2, Llama 1 and 2)')
     if not isinstance(model.get("vocab"), dict):
         raise ValueError(f"{source}: model.vocab must be an object of token to id")
     merges = model.get("merges")
@@ -666,7 +666,7 @@ def load_hf_tokenizer(folder: str | os.PathLike[str]) -> Tokenizer:
        :meth:`GPT2Tokenizer.from_files <literate_tx.tokenizers.GPT2Tokenizer.from_files>`;
     2. ``tokenizer.json`` with a ``ByteLevel`` pre-tokenizer (what ``transformers`` 5 writes
        for GPT-2), giving :func:`gpt2_from_tokenizer_json`;
-    3. any other ``tokenizer.json`` (Llama 1 and 2, Mistral, TinyLlama), giving
+    3. any other ``tokenizer.json`` (Llama 1 and 2, TinyLlama), giving
        :meth:`SentencePieceBPETokenizer.from_tokenizer_json`, with the folder's
        ``tokenizer_config.json`` if present.
 
