@@ -15,9 +15,9 @@ runs four of them,
 
 and the fifth stage, the *decoder*, turns ids back into text.
 
-The two model families of :mod:`literate_tx.hf` use two such pipelines, and this module
-reads both of them. Any other pipeline is refused: the error names the field and the value
-it found.
+The two model families of :mod:`literate_tx.hf` use three such pipelines between them, and
+this module reads all three. Any other pipeline is refused: the error names the field and the
+value it found.
 
 GPT-2: byte-level BPE
     There is no normalizer. The pre-tokenizer is ``ByteLevel``: GPT-2's split pattern,
@@ -57,10 +57,19 @@ SentencePiece BPE: Llama 1 and 2, TinyLlama
     token it is the token's UTF-8 with ``▁`` read as a space.
     :class:`SentencePieceBPETokenizer` implements eqs. (2)-(4).
 
-Both readers give the ids of Hugging Face's own ``tokenizers`` (``tests/test_tokenizer_json.py``,
-run by ``nox -s hf``). Like :class:`~literate_tx.tokenizers.GPT2Tokenizer`, they read a
-special token's name that appears *inside* a text as plain text; only ``add_bos`` puts
-``<s>`` in.
+Byte-level BPE with other splits: Llama 3, SmolLM
+    GPT-2's algorithm, with the text cut differently before the bytes are written as
+    characters. Llama 3 uses a ``Split`` with its own pattern, where a number is cut into
+    groups of at most three digits, and takes a piece that is a whole token as that token
+    before any merge (``ignore_merges``). SmolLM puts every digit apart (``Digits``) before
+    GPT-2's pattern. The patterns use ``\p{L}`` and ``\p{N}``, which Python's :mod:`re`
+    lacks, so :func:`python_regex` spells them out. :class:`ByteLevelBPETokenizer` runs the
+    steps in order.
+
+All three readers give the ids of Hugging Face's own ``tokenizers`` (``nox -s hf`` runs
+``tests/test_tokenizer_json.py``), and the two splits cut text as ``tokenizers`` does on every
+assigned code point. Like :class:`~literate_tx.tokenizers.GPT2Tokenizer`, they read a special
+token's name that appears *inside* a text as plain text; only ``add_bos`` puts ``<s>`` in.
 
 Examples
 --------
@@ -86,9 +95,11 @@ from .tokenizers import GPT2Tokenizer, Tokenizer, _merge_list, _token_table, rep
 
 __all__ = [
     "SPACE_MARK",
+    "ByteLevelBPETokenizer",
     "SentencePieceBPETokenizer",
     "gpt2_from_tokenizer_json",
     "load_hf_tokenizer",
+    "python_regex",
     "read_tokenizer_json",
 ]
 
@@ -206,7 +217,8 @@ def _types(obj: Any) -> list[dict[str, Any]]:
     if obj is None:
         return []
     if obj.get("type") == "Sequence":
-        steps = obj.get("normalizers") or obj.get("pretokenizers") or obj.get("decoders") or []
+        steps = (obj.get("normalizers") or obj.get("pretokenizers") or obj.get("decoders")
+                 or obj.get("processors") or [])
         return [s for step in steps for s in _types(step)]
     return [obj]
 
@@ -656,6 +668,371 @@ class SentencePieceBPETokenizer(Tokenizer):
             raise ValueError(f"{where}: {err}") from None
 
 
+# ====================================================================== other byte-level BPEs
+_CLASS_CACHE: dict[str, str] = {}
+
+
+def _category_class(name: str) -> str:
+    r"""The body of a character class for ``\p{name}``: every code point whose Unicode general
+    category starts with ``name`` (``L`` letters, ``N`` numbers, ``Lu`` upper-case letters)."""
+    if name not in _CLASS_CACHE:
+        import unicodedata
+
+        from .tokenizers import _class_of
+
+        if not re.fullmatch(r"[LMNPSZC][a-z]?", name):
+            raise ValueError(f"\\p{{{name}}} is not a Unicode general category this reader "
+                             "knows (L, N, Lu, Nd, ...)")
+        _CLASS_CACHE[name] = _class_of(
+            c for c in range(0x110000) if unicodedata.category(chr(c)).startswith(name))
+    return _CLASS_CACHE[name]
+
+
+def python_regex(pattern: str) -> re.Pattern[str]:
+    r"""A ``tokenizers`` (Oniguruma) split pattern, written for Python's :mod:`re`.
+
+    :mod:`re` has no ``\p{..}``, and its ``\s`` is a little wider than Unicode's White_Space
+    set, which Oniguruma uses. So, as in :func:`~literate_tx.tokenizers.gpt2_split_regex`, the
+    classes are spelled out: ``\p{L}`` becomes every code point of a category starting with
+    ``L``, ``\s`` the 25 White_Space code points, ``\S`` and ``\P{..}`` their complements.
+    Everything else (``(?i:..)``, ``{1,3}``, ``\r``, lookahead) means the same in both engines
+    and is kept. A complement inside a bracket (``[\S..]``) and nested brackets are refused.
+
+    Parameters
+    ----------
+    pattern : str
+
+    Returns
+    -------
+    re.Pattern
+
+    Raises
+    ------
+    ValueError
+        Naming what cannot be translated.
+
+    Examples
+    --------
+    >>> llama3 = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
+    ...           r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+    >>> python_regex(llama3).findall("I'LL pay 12345 ½!")
+    ['I', "'LL", ' pay', ' ', '123', '45', ' ', '½', '!']
+    """
+    from .tokenizers import _WHITE_SPACE, _class_of
+
+    space = _class_of(_WHITE_SPACE)
+    out: list[str] = []
+    in_class = False
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\" and i + 1 < len(pattern):
+            e = pattern[i + 1]
+            if e in "pP":
+                m = re.match(r"\{(\^?)(\w+)\}", pattern[i + 2:])
+                if not m:
+                    raise ValueError(f"pattern {pattern!r}: \\{e} at {i} needs a {{Category}}")
+                body = _category_class(m.group(2))
+                negate = (e == "P") != (m.group(1) == "^")
+                i += 2 + m.end()
+            elif e in "sS":
+                body, negate = space, e == "S"
+                i += 2
+            else:
+                out.append(pattern[i:i + 2])
+                i += 2
+                continue
+            if in_class and negate:
+                raise ValueError(f"pattern {pattern!r}: a complement (\\S, \\P) inside [...] "
+                                 "is not translated")
+            out.append(body if in_class else (f"[^{body}]" if negate else f"[{body}]"))
+            continue
+        if c == "[":
+            if in_class:
+                raise ValueError(f"pattern {pattern!r}: nested [...] is not translated")
+            in_class = True
+            out.append(c)
+            if pattern[i + 1:i + 2] == "^":
+                out.append("^")
+                i += 1
+            i += 1
+            continue
+        if c == "]" and in_class:
+            in_class = False
+        out.append(c)
+        i += 1
+    try:
+        return re.compile("".join(out))
+    except re.error as err:
+        raise ValueError(f"pattern {pattern!r} does not compile in Python ({err})") from None
+
+
+def _split_isolated(regex: re.Pattern[str], piece: str) -> list[str]:
+    """``Split(behavior="Isolated")``: the matches and the text between them, in order."""
+    out: list[str] = []
+    pos = 0
+    for m in regex.finditer(piece):
+        if m.end() == m.start():
+            continue
+        if m.start() > pos:
+            out.append(piece[pos:m.start()])
+        out.append(m.group())
+        pos = m.end()
+    if pos < len(piece):
+        out.append(piece[pos:])
+    return out
+
+
+_DIGITS: dict[bool, re.Pattern[str]] = {}
+
+
+def _split_digits(piece: str, individual: bool) -> list[str]:
+    """``Digits``: numbers (category N, Rust's ``is_numeric``) apart from the rest, one by one
+    or as runs."""
+    if individual not in _DIGITS:
+        n = _category_class("N")
+        _DIGITS[individual] = re.compile(f"[{n}]{'' if individual else '+'}|[^{n}]+")
+    return _DIGITS[individual].findall(piece)
+
+
+class ByteLevelBPETokenizer(GPT2Tokenizer):
+    r"""A byte-level BPE whose text is cut by other splits than GPT-2's (Llama 3, SmolLM).
+
+    GPT-2's algorithm (:class:`~literate_tx.tokenizers.GPT2Tokenizer`): pieces, their UTF-8
+    bytes as :func:`~literate_tx.tokenizers.bytes_to_unicode` characters, then the merges. Only
+    the cutting differs. ``pre_tokenizers`` lists the steps of ``tokenizer.json``'s
+    pre-tokenizer, applied one after another to every piece:
+
+    ``{"type": "Split", "pattern": {"Regex": P}, "behavior": "Isolated"}``
+        cut at each match of ``P``, keeping the matches and the gaps (translated by
+        :func:`python_regex`);
+    ``{"type": "Digits", "individual_digits": b}``
+        put numbers apart, each digit alone if ``b``;
+    ``{"type": "ByteLevel", "use_regex": b}``
+        last: cut with GPT-2's pattern if ``b``, then write the bytes as characters.
+
+    With ``ignore_merges`` (Llama 3), a piece that is a token as a whole is that token, before
+    any merge is tried.
+
+    Parameters
+    ----------
+    vocab, merges, special_tokens
+        As for :class:`~literate_tx.tokenizers.GPT2Tokenizer`.
+    pre_tokenizers : sequence of dict
+    ignore_merges : bool
+    bos_token, eos_token : str, optional
+        Their names (Llama 3: ``<|begin_of_text|>``, ``<|end_of_text|>``).
+    add_bos : bool
+        Whether the model's own pipeline puts ``bos_token`` first (:attr:`bos_by_default`).
+
+    Examples
+    --------
+    >>> from literate_tx.tokenizers import BPETokenizer
+    >>> gpt2 = GPT2Tokenizer.from_bpe(BPETokenizer.train("a1 a22 a333", 262, special_tokens=[]))
+    >>> tok = ByteLevelBPETokenizer(gpt2.vocab, gpt2.merges, pre_tokenizers=[
+    ...     {"type": "Digits", "individual_digits": True},
+    ...     {"type": "ByteLevel", "use_regex": True}])
+    >>> tok.pretokens("a1 a333"), gpt2.pretokens("a1 a333")
+    (['a', '1', ' a', '3', '3', '3'], ['a', '1', ' a', '333'])
+    """
+
+    kind = "byte-level-bpe"
+
+    def __init__(self, vocab: Mapping[str, int], merges: Sequence[Sequence[str]],
+                 special_tokens: Sequence[str] | None = None, *,
+                 pre_tokenizers: Sequence[Mapping[str, Any]] = (
+                     {"type": "ByteLevel", "use_regex": True},),
+                 ignore_merges: bool = False, bos_token: str | None = None,
+                 eos_token: str | None = None, add_bos: bool = False) -> None:
+        super().__init__(vocab, merges, special_tokens)
+        steps = [dict(step) for step in pre_tokenizers]
+        self._steps = [self._compile(k, step) for k, step in enumerate(steps)]
+        if not steps or steps[-1].get("type") != "ByteLevel":
+            raise ValueError(f"pre_tokenizers={steps!r}: the last step must be ByteLevel (the "
+                             "bytes written as characters)")
+        self.pre_tokenizers = steps
+        self.ignore_merges = bool(ignore_merges)
+        for name, token in (("bos_token", bos_token), ("eos_token", eos_token)):
+            if token is not None and token not in self._special_ids:
+                raise ValueError(f"{name}={token!r} is not among the special tokens "
+                                 f"{list(self.special_tokens)!r}")
+        self.bos_token, self.eos_token = bos_token, eos_token
+        self.bos_by_default = bool(add_bos) and bos_token is not None
+
+    @staticmethod
+    def _compile(k: int, step: dict[str, Any]):
+        kind = step.get("type")
+        if kind == "Split":
+            pattern = step.get("pattern") or {}
+            if step.get("behavior", "Isolated") != "Isolated" or step.get("invert", False):
+                raise ValueError(f"pre_tokenizers[{k}]: Split with behavior="
+                                 f"{step.get('behavior')!r}, invert={step.get('invert')!r}; "
+                                 "supported: behavior 'Isolated', invert false")
+            if "Regex" in pattern:
+                regex = python_regex(pattern["Regex"])
+            elif "String" in pattern:
+                regex = re.compile(re.escape(pattern["String"]))
+            else:
+                raise ValueError(f"pre_tokenizers[{k}]: Split needs a pattern with 'Regex' or "
+                                 f"'String', got {pattern!r}")
+            return lambda piece: _split_isolated(regex, piece)
+        if kind == "Digits":
+            individual = bool(step.get("individual_digits", False))
+            return lambda piece: _split_digits(piece, individual)
+        if kind == "ByteLevel":
+            if step.get("add_prefix_space", False):
+                raise ValueError(f"pre_tokenizers[{k}]: ByteLevel with add_prefix_space; "
+                                 "supported: add_prefix_space false")
+            if not step.get("use_regex", True):
+                return lambda piece: [piece]
+            from .tokenizers import gpt2_split_regex
+
+            return lambda piece: gpt2_split_regex().findall(piece)
+        raise ValueError(f"pre_tokenizers[{k}] has type {kind!r}; supported: 'Split', "
+                         "'Digits', 'ByteLevel'")
+
+    @classmethod
+    def from_tokenizer_json(cls, path: str | os.PathLike[str], *,
+                            config: Mapping[str, Any] | None = None) -> ByteLevelBPETokenizer:
+        r"""Read a byte-level ``tokenizer.json`` whose pre-tokenizer ends with ``ByteLevel``.
+
+        The post-processor's first special token (``TemplateProcessing``, alone or in a
+        ``Sequence``) sets ``bos_token`` and ``add_bos``; ``config`` (the folder's
+        ``tokenizer_config.json``) may override ``bos_token``, ``eos_token`` and
+        ``add_bos_token``.
+
+        Raises
+        ------
+        ValueError
+            Naming the file and the stage this reader does not implement.
+
+        Examples
+        --------
+        >>> import json, os, tempfile
+        >>> from literate_tx.tokenizers import BPETokenizer
+        >>> gpt2 = GPT2Tokenizer.from_bpe(BPETokenizer.train("ab ab", 260, special_tokens=[]))
+        >>> data = {"normalizer": None, "model": {"type": "BPE", "vocab": gpt2.vocab,
+        ...                                       "merges": gpt2.merges},
+        ...         "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+        ...             {"type": "Whitespace"}, {"type": "ByteLevel"}]}}
+        >>> path = os.path.join(tempfile.mkdtemp(), "tokenizer.json")
+        >>> with open(path, "w", encoding="utf-8") as f:
+        ...     json.dump(data, f)
+        >>> ByteLevelBPETokenizer.from_tokenizer_json(path)
+        Traceback (most recent call last):
+        ...
+        ValueError: .../tokenizer.json: pre_tokenizers[0] has type 'Whitespace'; supported: ...
+        """
+        data = read_tokenizer_json(path)
+        source = str(path)
+        model = data["model"]
+        if data.get("normalizer") is not None:
+            raise _refuse(source, "normalizer", data["normalizer"], "null")
+        if model.get("byte_fallback", False):
+            raise _refuse(source, "model.byte_fallback", True, "false for a byte-level BPE")
+        vocab, specials = _vocab_with_added(data, source)
+        options: dict[str, Any] = {}
+        post = [p for p in _types(data.get("post_processor"))
+                if p.get("type") == "TemplateProcessing"]
+        single = post[0].get("single") if post else None
+        if single and isinstance(single[0], dict) and "SpecialToken" in single[0]:
+            options.update(bos_token=single[0]["SpecialToken"]["id"], add_bos=True)
+        for key in ("bos_token", "eos_token"):
+            value = (config or {}).get(key)
+            if isinstance(value, dict):
+                value = value.get("content")
+            if isinstance(value, str) and value in vocab:
+                options[key] = value
+        if isinstance((config or {}).get("add_bos_token"), bool):
+            options["add_bos"] = config["add_bos_token"]  # type: ignore[index]
+        for key in ("bos_token", "eos_token"):
+            if options.get(key) is not None and options[key] not in specials:
+                specials.append(options[key])
+        try:
+            return cls(vocab, model["merges"], specials,
+                       pre_tokenizers=_types(data.get("pre_tokenizer")),
+                       ignore_merges=bool(model.get("ignore_merges", False)), **options)
+        except ValueError as err:
+            raise ValueError(f"{source}: {err}") from None
+
+    def pretokens(self, text: str) -> list[str]:
+        r"""Cut ``text`` with every step of :attr:`pre_tokenizers` in turn.
+
+        Examples
+        --------
+        >>> from literate_tx.tokenizers import BPETokenizer
+        >>> gpt2 = GPT2Tokenizer.from_bpe(BPETokenizer(special_tokens=[]))
+        >>> ByteLevelBPETokenizer(gpt2.vocab, gpt2.merges, pre_tokenizers=[
+        ...     {"type": "Split", "pattern": {"Regex": r"\p{N}{1,3}"}, "behavior": "Isolated"},
+        ...     {"type": "ByteLevel", "use_regex": False}]).pretokens("x12345y")
+        ['x', '123', '45', 'y']
+        """
+        pieces = [text] if text else []
+        for step in self._steps:
+            pieces = [p for piece in pieces for p in step(piece)]
+        return pieces
+
+    def _piece_tokens(self, chars: str) -> list[str]:
+        if self.ignore_merges and chars in self.vocab:
+            return [chars]
+        return super()._piece_tokens(chars)
+
+    @property
+    def bos_id(self) -> int | None:
+        r"""Id of ``bos_token`` (Llama 3: ``<|begin_of_text|>``), else as GPT-2.
+
+        Examples
+        --------
+        >>> from literate_tx.tokenizers import BPETokenizer
+        >>> gpt2 = GPT2Tokenizer.from_bpe(BPETokenizer(special_tokens=["<|begin_of_text|>"]))
+        >>> ByteLevelBPETokenizer(gpt2.vocab, gpt2.merges, ["<|begin_of_text|>"],
+        ...                       bos_token="<|begin_of_text|>").bos_id
+        256
+        """
+        return self._special_ids[self.bos_token] if self.bos_token else super().bos_id
+
+    @property
+    def eos_id(self) -> int | None:
+        r"""Id of ``eos_token``, else as GPT-2.
+
+        Examples
+        --------
+        >>> from literate_tx.tokenizers import BPETokenizer
+        >>> gpt2 = GPT2Tokenizer.from_bpe(BPETokenizer(special_tokens=["</s>"]))
+        >>> ByteLevelBPETokenizer(gpt2.vocab, gpt2.merges, ["</s>"], eos_token="</s>").eos_id
+        256
+        """
+        return self._special_ids[self.eos_token] if self.eos_token else super().eos_id
+
+    def _fields(self) -> dict[str, Any]:
+        return {**super()._fields(), "pre_tokenizers": self.pre_tokenizers,
+                "ignore_merges": self.ignore_merges, "bos_token": self.bos_token,
+                "eos_token": self.eos_token, "add_bos": self.bos_by_default}
+
+    @classmethod
+    def _from_fields(cls, data: dict[str, Any], where: str) -> Tokenizer:
+        vocab, merges = data.get("vocab"), data.get("merges")
+        if not isinstance(vocab, dict) or not isinstance(merges, list):
+            raise ValueError(f"{where}: fields 'vocab' (an object) and 'merges' (a list) are "
+                             "required")
+        options = {k: data[k] for k in ("pre_tokenizers", "ignore_merges", "bos_token",
+                                        "eos_token", "add_bos") if k in data}
+        try:
+            return cls(vocab, merges, data["special_tokens"], **options)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"{where}: {err}") from None
+
+
+def _is_gpt2s(data: dict[str, Any]) -> bool:
+    """Whether a byte-level file is GPT-2's pipeline exactly (no other split, no <bos>)."""
+    pre = _types(data.get("pre_tokenizer"))
+    post = [p for p in _types(data.get("post_processor")) if p.get("type") == "TemplateProcessing"]
+    single = post[0].get("single") if post else None
+    return ([p.get("type") for p in pre] == ["ByteLevel"] and pre[0].get("use_regex", True)
+            and not data["model"].get("ignore_merges", False)
+            and not (single and "SpecialToken" in single[0]))
+
+
 # ====================================================================== a folder
 def load_hf_tokenizer(folder: str | os.PathLike[str]) -> Tokenizer:
     r"""The tokenizer of a Hugging Face model folder: GPT-2's or SentencePiece's BPE.
@@ -664,9 +1041,11 @@ def load_hf_tokenizer(folder: str | os.PathLike[str]) -> Tokenizer:
 
     1. ``vocab.json`` and ``merges.txt`` (GPT-2's own files), giving
        :meth:`GPT2Tokenizer.from_files <literate_tx.tokenizers.GPT2Tokenizer.from_files>`;
-    2. ``tokenizer.json`` with a ``ByteLevel`` pre-tokenizer (what ``transformers`` 5 writes
-       for GPT-2), giving :func:`gpt2_from_tokenizer_json`;
-    3. any other ``tokenizer.json`` (Llama 1 and 2, TinyLlama), giving
+    2. ``tokenizer.json`` with GPT-2's pipeline exactly (what ``transformers`` 5 writes for
+       GPT-2), giving :func:`gpt2_from_tokenizer_json`;
+    3. ``tokenizer.json`` with another byte-level pipeline (Llama 3, SmolLM), giving
+       :meth:`ByteLevelBPETokenizer.from_tokenizer_json`;
+    4. any other ``tokenizer.json`` (Llama 1 and 2, TinyLlama), giving
        :meth:`SentencePieceBPETokenizer.from_tokenizer_json`, with the folder's
        ``tokenizer_config.json`` if present.
 
@@ -715,8 +1094,6 @@ def load_hf_tokenizer(folder: str | os.PathLike[str]) -> Tokenizer:
         raise FileNotFoundError(f"{folder} has no tokenizer files: neither vocab.json with "
                                 "merges.txt (GPT-2) nor tokenizer.json")
     data = read_tokenizer_json(path)
-    if any(p.get("type") == "ByteLevel" for p in _types(data.get("pre_tokenizer"))):
-        return gpt2_from_tokenizer_json(path)
     config = None
     config_path = folder / "tokenizer_config.json"
     if config_path.is_file():
@@ -726,4 +1103,8 @@ def load_hf_tokenizer(folder: str | os.PathLike[str]) -> Tokenizer:
             raise ValueError(f"{config_path}: not a JSON file ({err})") from None
         if not isinstance(config, dict):
             raise ValueError(f"{config_path}: expected a JSON object")
+    if any(p.get("type") == "ByteLevel" for p in _types(data.get("pre_tokenizer"))):
+        if _is_gpt2s(data):
+            return gpt2_from_tokenizer_json(path)
+        return ByteLevelBPETokenizer.from_tokenizer_json(path, config=config)
     return SentencePieceBPETokenizer.from_tokenizer_json(path, config=config)

@@ -500,7 +500,7 @@ class Tokenizer:
         ...     Tokenizer.load(p)
         Traceback (most recent call last):
         ...
-        ValueError: ...bad.json: field 'type' is None; allowed: ['bpe', 'char', 'gpt2', ...]
+        ValueError: ...bad.json: field 'type' is None; allowed: ['bpe', 'byte-level-bpe', ...]
         """
         path = Path(path)
         try:
@@ -1625,11 +1625,15 @@ class GPT2Tokenizer(Tokenizer):
             ids = self._cache.get(piece)
             if ids is None:
                 chars = "".join(self._byte_encoder[b] for b in piece.encode("utf-8"))
-                ids = [self.vocab[t] for t in replay_merges(chars, self._ranks)]
+                ids = [self.vocab[t] for t in self._piece_tokens(chars)]
                 if len(self._cache) < 100_000:
                     self._cache[piece] = ids
             out.extend(ids)
         return out
+
+    def _piece_tokens(self, chars: str) -> list[str]:
+        """The tokens of one pre-token, written in byte characters: the merges replayed."""
+        return replay_merges(chars, self._ranks)
 
     def _decode_run(self, ids: list[int]) -> str:
         chars = "".join(self._tokens[i] for i in ids)

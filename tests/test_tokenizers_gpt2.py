@@ -15,7 +15,7 @@ import sys
 import unicodedata
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from literate_tx.tokenizers import (
@@ -185,5 +185,7 @@ def test_same_ids_as_transformers(hf_pair):
 @settings(max_examples=200, deadline=None)
 @given(text=st.text(alphabet=st.one_of(ASSIGNED, st.sampled_from(" \n'sl0")), max_size=30))
 def test_same_ids_as_transformers_on_any_text(hf_pair, text):
+    # transformers reads a special token's name inside a text as that token; we read it as text
+    assume("<|endoftext|>" not in text)
     theirs, ours = hf_pair
     assert ours.encode(text) == theirs.encode(text)
