@@ -87,11 +87,21 @@ import json
 import operator
 import os
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .tokenizers import GPT2Tokenizer, Tokenizer, _merge_list, _token_table, replay_merges
+from .tokenizers import (
+    _WHITE_SPACE,
+    GPT2Tokenizer,
+    Tokenizer,
+    _class_of,
+    _merge_list,
+    _token_table,
+    gpt2_split_regex,
+    replay_merges,
+)
 
 __all__ = [
     "SPACE_MARK",
@@ -676,10 +686,6 @@ def _category_class(name: str) -> str:
     r"""The body of a character class for ``\p{name}``: every code point whose Unicode general
     category starts with ``name`` (``L`` letters, ``N`` numbers, ``Lu`` upper-case letters)."""
     if name not in _CLASS_CACHE:
-        import unicodedata
-
-        from .tokenizers import _class_of
-
         if not re.fullmatch(r"[LMNPSZC][a-z]?", name):
             raise ValueError(f"\\p{{{name}}} is not a Unicode general category this reader "
                              "knows (L, N, Lu, Nd, ...)")
@@ -718,8 +724,6 @@ def python_regex(pattern: str) -> re.Pattern[str]:
     >>> python_regex(llama3).findall("I'LL pay 12345 ½!")
     ['I', "'LL", ' pay', ' ', '123', '45', ' ', '½', '!']
     """
-    from .tokenizers import _WHITE_SPACE, _class_of
-
     space = _class_of(_WHITE_SPACE)
     out: list[str] = []
     in_class = False
@@ -885,8 +889,6 @@ class ByteLevelBPETokenizer(GPT2Tokenizer):
                                  "supported: add_prefix_space false")
             if not step.get("use_regex", True):
                 return lambda piece: [piece]
-            from .tokenizers import gpt2_split_regex
-
             return lambda piece: gpt2_split_regex().findall(piece)
         raise ValueError(f"pre_tokenizers[{k}] has type {kind!r}; supported: 'Split', "
                          "'Digits', 'ByteLevel'")
