@@ -26,6 +26,7 @@ field                     meaning
 ``dropout``               probability of zeroing an activation in training mode
 ``norm_eps``              the :math:`\epsilon` inside the norm's square root
 ``rope_theta``            base :math:`\Theta` of the RoPE frequencies
+``rope_scaling``          Llama 3.1's stretch of the slow RoPE frequencies (:class:`RopeScaling`)
 ``init_std``              standard deviation of the initial weights (see :mod:`literate_tx.params`)
 ========================  ==================================================================
 
@@ -78,6 +79,7 @@ __all__ = [
     "ACTIVATIONS",
     "POSITIONS",
     "ModelConfig",
+    "RopeScaling",
     "gpt2_config",
     "llama_config",
 ]
@@ -90,6 +92,98 @@ POSITIONS = ("sinusoidal", "learned", "rope", "alibi", "none")
 
 def _divisors(n: int) -> list[int]:
     return [k for k in range(1, n + 1) if n % k == 0]
+
+
+@dataclass(frozen=True)
+class RopeScaling:
+    r"""Llama 3.1's RoPE frequency scaling (``rope_type: "llama3"``), for longer contexts.
+
+    A model trained with contexts of :math:`T_0` tokens (``original_max_seq_len``) has never
+    seen a rotation angle :math:`t\theta_i` beyond :math:`T_0 \theta_i`. Llama 3.1 stretches
+    the context by a ``factor`` :math:`f` without touching what the fast frequencies encode.
+    Each frequency is judged by its wavelength :math:`\Lambda_i = 2\pi / \theta_i`, against
+    two bounds :math:`T_0 / f_{hi}` and :math:`T_0 / f_{lo}` (``high_freq_factor``,
+    ``low_freq_factor``):
+
+    .. math::
+
+        \theta_i' = \begin{cases}
+            \theta_i & \Lambda_i < T_0 / f_{hi} \quad\text{(fast: many turns within }
+                T_0 \text{, kept)}\\
+            \theta_i / f & \Lambda_i > T_0 / f_{lo} \quad\text{(slow: stretched)}\\
+            (1 - \varpi_i)\, \theta_i / f + \varpi_i\, \theta_i & \text{otherwise},
+            \quad \varpi_i = \dfrac{T_0 / \Lambda_i - f_{lo}}{f_{hi} - f_{lo}}.
+        \end{cases}
+
+    The middle band blends the two linearly in :math:`T_0/\Lambda_i`, the number of turns a
+    frequency makes within :math:`T_0`, so :math:`\theta'` is continuous at both bounds.
+    Only the angles change; queries, keys and the backward pass of eq. (rope) are as before,
+    with :math:`\theta'` for :math:`\theta`.
+
+    Parameters
+    ----------
+    factor : float
+        :math:`f \ge 1` (Llama 3.1: 8, Llama 3.2: 32).
+    low_freq_factor, high_freq_factor : float
+        :math:`0 < f_{lo} < f_{hi}` (Llama 3.x: 1 and 4).
+    original_max_seq_len : int
+        :math:`T_0` (Llama 3.x: 8192).
+
+    Raises
+    ------
+    ValueError
+        Naming the field, the value received and what is allowed.
+
+    Examples
+    --------
+    >>> r = RopeScaling(factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0,
+    ...                 original_max_seq_len=64)
+    >>> [round(f, 6) for f in r.scale([1.0, 0.1, 0.01, 0.001])]
+    [1.0, 0.013042, 0.00125, 0.000125]
+    """
+
+    factor: float
+    low_freq_factor: float
+    high_freq_factor: float
+    original_max_seq_len: int
+
+    def __post_init__(self) -> None:
+        for name in ("factor", "low_freq_factor", "high_freq_factor"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ValueError(f"rope_scaling.{name}={value!r} must be a number > 0")
+        if not self.factor >= 1:
+            raise ValueError(f"rope_scaling.factor={self.factor!r} must be >= 1")
+        if not self.low_freq_factor < self.high_freq_factor:
+            raise ValueError(f"rope_scaling.low_freq_factor={self.low_freq_factor!r} must be "
+                             f"< high_freq_factor={self.high_freq_factor!r}")
+        value = self.original_max_seq_len
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"rope_scaling.original_max_seq_len={value!r} must be an int >= 1")
+
+    def scale(self, inv_freq: Any) -> list[float]:
+        r"""The scaled frequencies :math:`\theta'_i` of the frequencies :math:`\theta_i`.
+
+        Examples
+        --------
+        >>> RopeScaling(2.0, 1.0, 4.0, 16).scale([10.0, 0.01])
+        [10.0, 0.005]
+        """
+        import math
+
+        f, lo, hi, t0 = (self.factor, self.low_freq_factor, self.high_freq_factor,
+                         self.original_max_seq_len)
+        out = []
+        for theta in map(float, inv_freq):
+            wavelength = 2 * math.pi / theta  # Lambda_i
+            if wavelength < t0 / hi:  # fast: kept
+                out.append(theta)
+            elif wavelength > t0 / lo:  # slow: stretched
+                out.append(theta / f)
+            else:  # between: blended, weight varpi_i
+                varpi = (t0 / wavelength - lo) / (hi - lo)
+                out.append((1 - varpi) * theta / f + varpi * theta)
+        return out
 
 
 @dataclass(frozen=True)
@@ -128,6 +222,10 @@ class ModelConfig:
         Stabiliser inside the norm's square root, ``> 0``.
     rope_theta : float
         Base :math:`\Theta` of the RoPE frequencies, ``> 1``.
+    rope_scaling : RopeScaling, dict or None
+        Llama 3.1's frequency scaling (a dict of :class:`RopeScaling`'s fields is converted).
+        Like ``rope_theta``, it is used only with ``position="rope"``. ``None``, the default,
+        leaves the frequencies alone.
     init_std : float
         Standard deviation of the normal initial weights, ``> 0``.
     n_kv_heads : int or None
@@ -176,6 +274,7 @@ class ModelConfig:
     rope_theta: float = 10000.0
     init_std: float = 0.02
     n_kv_heads: int | None = None
+    rope_scaling: RopeScaling | None = None
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "d_model", "n_layers", "n_heads", "d_ff", "max_seq_len"):
@@ -233,6 +332,17 @@ class ModelConfig:
             raise ValueError(f"rope_theta={self.rope_theta} must be > 1")
         if not self.init_std > 0:
             raise ValueError(f"init_std={self.init_std} must be > 0")
+        if isinstance(self.rope_scaling, dict):
+            try:
+                object.__setattr__(self, "rope_scaling", RopeScaling(**self.rope_scaling))
+            except TypeError as exc:
+                raise ValueError(f"rope_scaling={self.rope_scaling!r}: {exc}; its fields are "
+                                 "factor, low_freq_factor, high_freq_factor, "
+                                 "original_max_seq_len") from None
+        if self.rope_scaling is not None:
+            if not isinstance(self.rope_scaling, RopeScaling):
+                raise ValueError(f"rope_scaling={self.rope_scaling!r} must be None, a "
+                                 "RopeScaling or a dict of its fields")
         if self.position == "rope" and self.d_head % 2:
             raise ValueError(
                 f"position='rope' needs an even head width, but d_model/n_heads = "

@@ -119,8 +119,11 @@ The configuration
 
 GPT-2's ``activation_function`` ``"gelu_new"`` (and ``"gelu_pytorch_tanh"``) is our
 ``"gelu_tanh"``; ``"gelu"``, ``"relu"`` and ``"silu"`` are ``"gelu"``, ``"relu"`` and ``"swish"``.
-Refused, each by name, because the model here would compute something else: RoPE scaling of any
-kind (``rope_scaling`` or a ``rope_parameters.rope_type`` other than ``"default"``), a sliding
+Llama 3.1's RoPE scaling (``rope_type: "llama3"``, in ``rope_scaling`` or ``rope_parameters``)
+becomes :attr:`ModelConfig.rope_scaling <literate_tx.config.ModelConfig>`, a
+:class:`~literate_tx.config.RopeScaling`. Refused, each by name, because the model here would
+compute something else: every other RoPE scaling (``"linear"``, ``"dynamic"``, ``"yarn"``,
+...), a sliding
 window, a ``head_dim`` other than ``hidden_size / num_attention_heads``, biases on the attention
 maps but not the feed-forward ones (or the reverse), GPT-2's ``scale_attn_by_inverse_layer_idx``,
 unscaled attention or cross-attention, GPT-2 dropouts that differ from each other, any other
@@ -164,7 +167,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .checkpoint import atomic_write
-from .config import ModelConfig
+from .config import ModelConfig, RopeScaling
 from .params import param_shapes
 
 __all__ = [
@@ -584,9 +587,15 @@ def _gpt2_fields(hf: Mapping[str, Any], where: str) -> dict[str, Any]:
     )
 
 
-def _rope_theta(hf: Mapping[str, Any], where: str) -> float:
-    """RoPE's base from ``rope_parameters`` (transformers 5) or ``rope_theta`` (4.x)."""
-    theta = None
+_LLAMA3_KEYS = {"factor": "factor", "low_freq_factor": "low_freq_factor",
+                "high_freq_factor": "high_freq_factor",
+                "original_max_position_embeddings": "original_max_seq_len"}
+
+
+def _rope(hf: Mapping[str, Any], where: str) -> tuple[float, RopeScaling | None]:
+    """RoPE's base and scaling from ``rope_parameters`` (transformers 5) or ``rope_theta`` and
+    ``rope_scaling`` (4.x). Only Llama 3.1's ``"llama3"`` scaling is implemented."""
+    theta, scaling = None, None
     for key in ("rope_parameters", "rope_scaling"):  # every one checked, then the base read
         rope = hf.get(key)
         if rope is None:
@@ -594,19 +603,28 @@ def _rope_theta(hf: Mapping[str, Any], where: str) -> float:
         if not isinstance(rope, Mapping):
             raise _refuse(where, key, rope, "expected an object")
         kind = rope.get("rope_type", rope.get("type", "default"))
-        if kind != "default":
+        if kind == "llama3":
+            missing = [k for k in _LLAMA3_KEYS if k not in rope]
+            if missing:
+                raise _refuse(where, key, rope, f"'llama3' scaling needs {', '.join(missing)}")
+            try:
+                scaling = RopeScaling(**{ours: rope[k] for k, ours in _LLAMA3_KEYS.items()})
+            except ValueError as exc:
+                raise ValueError(f"{where}: {key}: {exc}") from None
+        elif kind != "default":
             raise _refuse(where, f"{key}.rope_type", kind,
-                          "RoPE scaling changes the rotation angles; only 'default' is "
-                          "implemented here")
-        if key == "rope_scaling" and set(rope) - {"rope_type", "type", "rope_theta"}:
+                          "'default' or 'llama3' (Llama 3.1's frequency scaling); other RoPE "
+                          "scalings change the angles in ways not implemented here")
+        elif key == "rope_scaling" and set(rope) - {"rope_type", "type", "rope_theta"}:
             raise _refuse(where, key, rope, "RoPE scaling is not implemented here")
         if theta is None and "rope_theta" in rope:
             theta = rope["rope_theta"]
-    return theta if theta is not None else _get(hf, "rope_theta", 10000.0, where=where)
+    theta = theta if theta is not None else _get(hf, "rope_theta", 10000.0, where=where)
+    return theta, scaling
 
 
 def _llama_fields(hf: Mapping[str, Any], where: str) -> dict[str, Any]:
-    rope_theta = _rope_theta(hf, where)  # options first: refused before missing fields
+    rope_theta, rope_scaling = _rope(hf, where)  # options first: refused before missing fields
     act = _get(hf, "hidden_act", "silu", where=where)
     if act != "silu":
         raise _refuse(where, "hidden_act", act, "Llama's SwiGLU gate is 'silu' here")
@@ -645,6 +663,7 @@ def _llama_fields(hf: Mapping[str, Any], where: str) -> dict[str, Any]:
         dropout=0.0,
         norm_eps=_get(hf, "rms_norm_eps", 1e-6, where=where),
         rope_theta=rope_theta,
+        rope_scaling=rope_scaling,
         init_std=_get(hf, "initializer_range", 0.02, where=where),
     )
 
@@ -677,10 +696,10 @@ def config_from_hf(hf_config: Mapping[str, Any], *,
     ...     "rope_parameters": {"rope_type": "default", "rope_theta": 500000.0}})
     >>> family, cfg.rope_theta, cfg.norm_eps, cfg.tie_embeddings
     ('llama', 500000.0, 1e-06, False)
-    >>> config_from_hf({"model_type": "llama", "rope_scaling": {"rope_type": "llama3"}})
+    >>> config_from_hf({"model_type": "llama", "rope_scaling": {"rope_type": "yarn"}})
     Traceback (most recent call last):
     ...
-    ValueError: config.json: rope_scaling.rope_type='llama3' is not supported: RoPE scaling ...
+    ValueError: config.json: rope_scaling.rope_type='yarn' is not supported: 'default' or ...
     """
     if not isinstance(hf_config, Mapping):
         raise ValueError(f"{source}: expected a JSON object, got {type(hf_config).__name__}")
@@ -714,6 +733,10 @@ def config_to_hf(config: ModelConfig) -> dict[str, Any]:
     """
     family = family_of(config)
     c = config
+    rope: dict[str, Any] = {}
+    if c.rope_scaling is not None:
+        rope = {k: getattr(c.rope_scaling, ours) for k, ours in _LLAMA3_KEYS.items()}
+        rope["rope_type"] = "llama3"
     common = dict(architectures=[ARCHITECTURES[family]], model_type=family,
                   vocab_size=c.vocab_size, tie_word_embeddings=c.tie_embeddings,
                   initializer_range=c.init_std, bos_token_id=None, eos_token_id=None,
@@ -731,9 +754,9 @@ def config_to_hf(config: ModelConfig) -> dict[str, Any]:
         num_attention_heads=c.n_heads, num_key_value_heads=c.kv_heads, head_dim=c.d_head,
         intermediate_size=c.d_ff, max_position_embeddings=c.max_seq_len, hidden_act="silu",
         rms_norm_eps=c.norm_eps, rope_theta=c.rope_theta,
-        rope_parameters={"rope_type": "default", "rope_theta": c.rope_theta},
-        rope_scaling=None, attention_bias=c.bias, mlp_bias=c.bias, attention_dropout=0.0,
-        pretraining_tp=1)
+        rope_parameters={"rope_type": "default", "rope_theta": c.rope_theta, **rope},
+        rope_scaling=rope or None, attention_bias=c.bias, mlp_bias=c.bias,
+        attention_dropout=0.0, pretraining_tp=1)
 
 
 # ========================================================================= safetensors

@@ -10,8 +10,14 @@ import numpy as np
 from hypothesis import strategies as st
 
 from literate_tx import ModelConfig
-from literate_tx.config import ACTIVATIONS, NORMS, POSITIONS, RESIDUALS
+from literate_tx.config import ACTIVATIONS, NORMS, POSITIONS, RESIDUALS, RopeScaling
 from literate_tx.params import param_shapes
+
+#: Llama 3.1's RoPE scaling with a context T0 = 128 chosen so that the frequencies of a 2- or
+#: 4-wide head fall in all three bands (wavelengths 2 pi, 20 pi and 200 pi for theta 100 and
+#: 10000, against the bounds 32 and 128): kept, blended and stretched.
+LLAMA31_SCALING = RopeScaling(factor=4.0, low_freq_factor=1.0, high_freq_factor=4.0,
+                              original_max_seq_len=128)
 
 
 @st.composite
@@ -24,7 +30,8 @@ def configs(draw, *, max_layers: int = 2, max_heads: int = 2, max_seq_len: int =
     switch that is not a field: ``gqa=True`` draws grouped-query attention (``n_heads`` 2 or 4
     and ``n_kv_heads`` a divisor below it, so that groups of two heads sharing one of two
     key/value heads occur), ``gqa=False`` plain multi-head attention; unfixed, ``n_kv_heads`` is
-    drawn from the divisors of ``n_heads``.
+    drawn from the divisors of ``n_heads``. ``rope_scaling=True`` draws RoPE with
+    :data:`LLAMA31_SCALING`, ``False`` no scaling; unfixed, a RoPE config is scaled half the time.
     """
     unknown = set(fixed) - set(SWITCHES)
     if unknown:
@@ -45,6 +52,10 @@ def configs(draw, *, max_layers: int = 2, max_heads: int = 2, max_seq_len: int =
     def switch(name, strategy):
         return fixed[name] if name in fixed else draw(strategy)
 
+    scaled = fixed.get("rope_scaling")
+    position = "rope" if scaled else switch("position", st.sampled_from(POSITIONS))
+    if scaled is None:
+        scaled = position == "rope" and draw(st.booleans())
     return ModelConfig(
         vocab_size=draw(st.integers(3, 7)),
         d_model=n_heads * d_head,
@@ -56,7 +67,8 @@ def configs(draw, *, max_layers: int = 2, max_heads: int = 2, max_seq_len: int =
         norm=norm,
         residual=switch("residual", st.sampled_from(residuals)),
         activation=switch("activation", st.sampled_from(ACTIVATIONS)),
-        position=switch("position", st.sampled_from(POSITIONS)),
+        position=position,
+        rope_scaling=LLAMA31_SCALING if scaled else None,
         bias=switch("bias", st.booleans()),
         tie_embeddings=switch("tie_embeddings", st.booleans()),
         dropout=draw(st.sampled_from([0.0, 0.25])) if dropout else 0.0,
@@ -69,7 +81,7 @@ def configs(draw, *, max_layers: int = 2, max_heads: int = 2, max_seq_len: int =
 #: that must visit each one (random draws from the full matrix can miss a rare value).
 SWITCHES = {"norm": NORMS, "residual": RESIDUALS, "activation": ACTIVATIONS,
             "position": POSITIONS, "bias": (False, True), "tie_embeddings": (False, True),
-            "gqa": (False, True)}
+            "gqa": (False, True), "rope_scaling": (False, True)}
 SWITCH_VALUES = [(field, value) for field, values in SWITCHES.items() for value in values]
 
 

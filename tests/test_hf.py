@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 import literate_tx as ltx
 from literate_tx import hf
+from literate_tx.config import RopeScaling
 from literate_tx.hf import (
     config_from_hf,
     config_to_hf,
@@ -60,7 +61,8 @@ CONFIGS = st.one_of(
               norm_eps=st.sampled_from([1e-5, 1e-6]), dropout=st.sampled_from([0.0, 0.1])),
     st.builds(_llama, tie_embeddings=st.booleans(), bias=st.booleans(),
               n_heads=st.sampled_from([2, 4]), n_kv_heads=st.sampled_from([None, 1, 2]),
-              rope_theta=st.sampled_from([10000.0, 500000.0]), d_ff=st.sampled_from([12, 24])),
+              rope_theta=st.sampled_from([10000.0, 500000.0]), d_ff=st.sampled_from([12, 24]),
+              rope_scaling=st.sampled_from([None, RopeScaling(8.0, 1.0, 4.0, 8192)])),
 )
 
 
@@ -335,6 +337,12 @@ LLAMA_JSON = config_to_hf(_llama())
      "rope_parameters.rope_type='linear'"),
     (LLAMA_JSON, {"rope_scaling": {"type": "dynamic", "factor": 2.0}},
      "rope_scaling.rope_type='dynamic'"),
+    (LLAMA_JSON, {"rope_scaling": {"rope_type": "llama3", "factor": 8.0}},
+     "'llama3' scaling needs low_freq_factor, high_freq_factor, original_max_position_emb"),
+    (LLAMA_JSON, {"rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 4.0,
+                                   "high_freq_factor": 1.0,
+                                   "original_max_position_embeddings": 8192}},
+     "rope_scaling: rope_scaling.low_freq_factor=4.0 must be < high_freq_factor=1.0"),
     (LLAMA_JSON, {"sliding_window": 4096}, "sliding_window=4096"),
     (LLAMA_JSON, {"head_dim": 8}, "head_dim=8"),
     (LLAMA_JSON, {"attention_bias": True, "mlp_bias": False}, "attention_bias, mlp_bias"),

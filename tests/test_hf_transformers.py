@@ -25,7 +25,8 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 import literate_tx as ltx  # noqa: E402
-from literate_tx.hf import from_hf_state, load_hf, save_hf  # noqa: E402
+from literate_tx.config import RopeScaling  # noqa: E402
+from literate_tx.hf import config_to_hf, from_hf_state, load_hf, save_hf  # noqa: E402
 
 BOUND = 1e-9
 V, T = 61, 7
@@ -278,3 +279,59 @@ def test_run_with_cache_attention_equals_transformers(tmp_path):
         for i, weights in enumerate(ref):
             np.testing.assert_allclose(cache[f"blocks.{i}.attn.weights"], weights.detach().numpy(),
                                        rtol=0, atol=BOUND, err_msg=f"{backend} layer {i}")
+
+
+# ============================================================================ Llama 3.1's RoPE
+LLAMA3_ROPE = {"rope_type": "llama3", "rope_theta": 500.0, "factor": 4.0, "low_freq_factor": 1.0,
+               "high_freq_factor": 4.0, "original_max_position_embeddings": 16}
+
+
+def test_llama31_rope_scaling_against_transformers(tmp_path, monkeypatch, float64_llama):
+    """A Llama 3.1-style folder (``rope_type: "llama3"``): the scaled frequencies equal
+    ``transformers``' own, and the logits of every backend equal its model's.
+
+    ``transformers`` computes the frequencies in float32, so they are compared to 1e-6
+    relative, and the model runs its own (float32-rounded) frequencies with the cosines taken
+    in float64; that leaves about 1e-7 in the logits, hence the bound 1e-6 here."""
+    from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+    from transformers.models.llama import modeling_llama as ml
+
+    def rotary(self, x, position_ids):  # transformers' frequencies, cosines in float64
+        freqs = position_ids[..., None].to(torch.float64) * self.inv_freq.to(torch.float64)
+        emb = torch.cat((freqs, freqs), dim=-1)  # (B, T, D)
+        return emb.cos().to(x.dtype), emb.sin().to(x.dtype)
+
+    monkeypatch.setattr(ml.LlamaRotaryEmbedding, "forward", rotary)
+    torch.manual_seed(0)
+    conf = transformers.LlamaConfig(
+        vocab_size=V, hidden_size=16, intermediate_size=24, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
+        bos_token_id=None, eos_token_id=None, rms_norm_eps=1e-6, rope_parameters=LLAMA3_ROPE)
+    hf = transformers.LlamaForCausalLM(conf).to(torch.float64).eval()
+    with torch.no_grad():
+        for _name, p in hf.named_parameters():
+            p.copy_(0.2 * torch.randn_like(p) + (1.0 if p.ndim == 1 else 0.0))
+    hf.save_pretrained(tmp_path)
+    cfg, params = load_hf(tmp_path, dtype="float64")
+    assert cfg.rope_scaling == RopeScaling(4.0, 1.0, 4.0, 16)
+    assert config_to_hf(cfg)["rope_parameters"] == LLAMA3_ROPE | {"rope_theta": 500.0}
+
+    # head width 4, wavelengths 2 pi and about 140 against the bounds 4 and 16: one frequency
+    # is blended, the other stretched
+    default = [500.0 ** (-i / 4) for i in (0, 2)]
+    ours = cfg.rope_scaling.scale(default)
+    theirs = ROPE_INIT_FUNCTIONS["llama3"](conf, "cpu")[0].double().numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+    assert ours[0] < default[0]
+    assert abs(ours[1] - default[1] / 4) < 1e-12
+
+    tokens = _tokens(1)
+    with torch.no_grad():
+        ref = hf(torch.as_tensor(tokens)).logits.numpy()  # (B, T, V)
+    for backend in _backends(cfg):
+        model = ltx.create_model(cfg, backend=backend, params=params, dtype="float64")
+        np.testing.assert_allclose(model.forward(tokens), ref, rtol=0, atol=1e-6,
+                                   err_msg=backend)
+    unscaled = ltx.create_model(cfg.replace(rope_scaling=None), backend="numpy", params=params,
+                                dtype="float64")
+    assert np.abs(unscaled.forward(tokens) - ref).max() > 1e-3  # the scaling is what matches

@@ -46,6 +46,23 @@ whose transpose is :math:`-\mathrm{rh}`; so
 
 which is the rotation by :math:`-t\theta`: the inverse (= transpose) of the forward rotation.
 
+Llama 3.1 and later stretch the slow frequencies for longer contexts
+(:class:`~literate_tx.config.RopeScaling`, ``cfg.rope_scaling``): with :math:`T_0` the context
+the model was first trained on, :math:`\Lambda_i = 2\pi/\theta_i` a frequency's wavelength and
+:math:`f` the stretch,
+
+.. math::
+   :label: rope-scaling
+
+   \theta_i \leftarrow \begin{cases}
+       \theta_i & \Lambda_i < T_0 / f_{hi}, \\
+       \theta_i / f & \Lambda_i > T_0 / f_{lo}, \\
+       (1 - \varpi_i)\, \theta_i / f + \varpi_i \theta_i, \quad
+       \varpi_i = \frac{T_0/\Lambda_i - f_{lo}}{f_{hi} - f_{lo}} & \text{otherwise},
+   \end{cases}
+
+before eq. :eq:`rope`; the angles are fixed numbers, so eq. :eq:`rope-backward` is unchanged.
+
 ALiBi (added to the attention scores)
 -------------------------------------
 ALiBi adds a penalty proportional to the distance between query :math:`i` and key :math:`j`,
@@ -118,7 +135,7 @@ def sinusoidal_table(T: int, C: int, dtype=np.float64, offset: int = 0) -> np.nd
 
 
 def rope_tables(
-    T: int, D: int, theta: float, dtype=np.float64, offset: int = 0
+    T: int, D: int, theta: float, dtype=np.float64, offset: int = 0, scaling=None
 ) -> tuple[np.ndarray, np.ndarray]:
     r"""Cosines and sines of eq. :eq:`rope` for positions ``offset .. offset+T-1``.
 
@@ -131,6 +148,8 @@ def rope_tables(
         Base :math:`\Theta`.
     dtype : numpy dtype
     offset : int
+    scaling : RopeScaling, optional
+        Llama 3.1's frequency scaling, eq. :eq:`rope-scaling` (``cfg.rope_scaling``).
 
     Returns
     -------
@@ -144,6 +163,8 @@ def rope_tables(
     array([0.8415, 0.01  , 0.8415, 0.01  ])
     """
     inv_freq = theta ** (-np.arange(0, D, 2, dtype=np.float64) / D)  # (D/2,)
+    if scaling is not None:  # eq. (rope-scaling)
+        inv_freq = np.array(scaling.scale(inv_freq), dtype=np.float64)  # (D/2,)
     angles = np.arange(offset, offset + T, dtype=np.float64)[:, None] * inv_freq  # (T, D/2)
     angles = np.concatenate([angles, angles], axis=-1)  # (T, D), pair i with i + D/2
     return np.cos(angles).astype(dtype), np.sin(angles).astype(dtype)

@@ -293,7 +293,8 @@ def attention_forward(
     q, k, v = split_heads(q, H), split_heads(k, G), split_heads(v, G)  # (B, H|G, T, D)
     rope = None
     if cfg.position == "rope":
-        rope = rope_tables(T, D, cfg.rope_theta, offset=T_past)  # (T, D) each
+        rope = rope_tables(T, D, cfg.rope_theta, offset=T_past,
+                           scaling=cfg.rope_scaling)  # (T, D) each
         q = apply_rope(q, *rope)  # (B, H, T, D)
         k = apply_rope(k, *rope)  # (B, G, T, D)
     kv = None

@@ -63,7 +63,7 @@ def sinusoidal_table(T: int, C: int, offset: int = 0) -> list[list[float]]:
 
 
 def rope_tables(
-    T: int, D: int, theta: float, offset: int = 0
+    T: int, D: int, theta: float, offset: int = 0, scaling=None
 ) -> tuple[list[list[float]], list[list[float]]]:
     r"""Cosines and sines of eq. :eq:`rope` for positions ``offset .. offset+T-1``.
 
@@ -75,6 +75,8 @@ def rope_tables(
     theta : float
         Base :math:`\Theta`.
     offset : int
+    scaling : RopeScaling, optional
+        Llama 3.1's frequency scaling, eq. :eq:`rope-scaling` (``cfg.rope_scaling``).
 
     Returns
     -------
@@ -88,6 +90,8 @@ def rope_tables(
     [0.8415, 0.01, 0.8415, 0.01]
     """
     inv_freq = [theta ** (-i / D) for i in range(0, D, 2)]  # (D/2,)
+    if scaling is not None:  # eq. (rope-scaling)
+        inv_freq = scaling.scale(inv_freq)  # (D/2,)
     angles = [[float(t) * f for f in inv_freq] for t in range(offset, offset + T)]  # (T, D/2)
     angles = [row + row for row in angles]  # (T, D), pair i with i + D/2
     return ([[math.cos(a) for a in row] for row in angles],

@@ -284,6 +284,7 @@ class Attention(nn.Module):
         self.n_kv_heads = cfg.kv_heads
         self.position = cfg.position
         self.rope_theta = cfg.rope_theta
+        self.rope_scaling = cfg.rope_scaling
         for w, width in (("q", C), ("k", kv), ("v", kv), ("o", C)):  # canonical order
             self.register_parameter(
                 f"w_{w}", nn.Parameter(torch.zeros(C, width, dtype=dtype, device=device)))
@@ -344,7 +345,8 @@ class Attention(nn.Module):
         q, k, v = linear(x, w_qkv, b_qkv).split([C, G * D, G * D], dim=-1)  # (B, T, C|G D)
         q, k, v = split_heads(q, H), split_heads(k, G), split_heads(v, G)  # (B, H|G, T, D)
         if self.position == "rope":
-            cos, sin = rope_tables(T, D, self.rope_theta, x.dtype, T_past, x.device)  # (T, D)
+            cos, sin = rope_tables(T, D, self.rope_theta, x.dtype, T_past, x.device,
+                                   self.rope_scaling)  # (T, D)
             q = apply_rope(q, cos, sin)  # (B, H, T, D)
             k = apply_rope(k, cos, sin)  # (B, G, T, D)
         kv = None

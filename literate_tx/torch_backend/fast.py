@@ -250,7 +250,8 @@ class DecodeWeights:
         if cfg.position == "sinusoidal":
             positions = sinusoidal_table(T_max, C, E.dtype, 0, E.device)  # (T_max, C)
         elif cfg.position == "rope":
-            cos, sin = rope_tables(T_max, D, cfg.rope_theta, E.dtype, 0, E.device)  # (T_max, D)
+            cos, sin = rope_tables(T_max, D, cfg.rope_theta, E.dtype, 0, E.device,
+                                   cfg.rope_scaling)  # (T_max, D)
         elif cfg.position == "alibi":
             distance = torch.arange(T_max - 1, -1, -1, dtype=torch.float64, device=E.device)
             slopes = alibi_slopes(H).to(E.device)  # (H,), float64

@@ -65,7 +65,7 @@ def sinusoidal_table(T: int, C: int, dtype=torch.float64, offset: int = 0,
 
 
 def rope_tables(T: int, D: int, theta: float, dtype=torch.float64, offset: int = 0,
-                device=None) -> tuple[torch.Tensor, torch.Tensor]:
+                device=None, scaling=None) -> tuple[torch.Tensor, torch.Tensor]:
     r"""Cosines and sines of eq. :eq:`rope` for positions ``offset .. offset+T-1``.
 
     Parameters
@@ -78,6 +78,8 @@ def rope_tables(T: int, D: int, theta: float, dtype=torch.float64, offset: int =
     dtype : torch.dtype
     offset : int
     device : torch.device, optional
+    scaling : RopeScaling, optional
+        Llama 3.1's frequency scaling, eq. :eq:`rope-scaling` (``cfg.rope_scaling``).
 
     Returns
     -------
@@ -92,6 +94,8 @@ def rope_tables(T: int, D: int, theta: float, dtype=torch.float64, offset: int =
     """
     f64 = dict(dtype=torch.float64, device=device)
     inv_freq = theta ** (-torch.arange(0, D, 2, **f64) / D)  # (D/2,)
+    if scaling is not None:  # eq. (rope-scaling)
+        inv_freq = torch.tensor(scaling.scale(inv_freq.tolist()), **f64)  # (D/2,)
     angles = torch.arange(offset, offset + T, **f64)[:, None] * inv_freq  # (T, D/2)
     angles = torch.cat([angles, angles], dim=-1)  # (T, D), pair i with i + D/2
     return torch.cos(angles).to(dtype), torch.sin(angles).to(dtype)

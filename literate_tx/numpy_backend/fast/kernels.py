@@ -203,7 +203,8 @@ def _attention_fwd(x, B, T, p, cfg, weights_mask, past=None, block=64, new: Allo
         q *= scale  # (B, H, T, D), the scaled query, as W_q / sqrt(D) gives
     rope = None
     if cfg.position == "rope":
-        rope = rope_tables(T, D, cfg.rope_theta, x.dtype, offset=T_past)  # (T, D) each
+        rope = rope_tables(T, D, cfg.rope_theta, x.dtype, offset=T_past,
+                           scaling=cfg.rope_scaling)  # (T, D) each
         q, k = apply_rope(q, *rope), apply_rope(k, *rope)  # (B, H, T, D), (B, G, T, D)
     kv = None
     if past is not None:
