@@ -535,3 +535,56 @@ def test_same_ids_as_transformers_byte_level_on_any_text(byte_level_pair, text):
     _, theirs, ours = byte_level_pair
     assume(not any(name in text for name in ours.special_tokens))  # names inside text: as text
     assert ours.encode(text, add_bos=ours.bos_by_default) == theirs(text)["input_ids"]
+
+
+def test_generate_hf_equals_transformers_on_a_llama31_folder(tmp_path, capsys):
+    """End to end, as a user runs it: a Llama 3.1-style folder (Llama 3's tokenizer, the
+    ``llama3`` RoPE scaling, grouped-query attention) written by ``transformers``; greedy
+    ``literate-tx generate --hf`` prints, in every backend, what ``transformers`` generates."""
+    tokenizers = pytest.importorskip("tokenizers")
+    transformers = pytest.importorskip("transformers")
+    torch = pytest.importorskip("torch")
+    from importlib.resources import files
+
+    from tokenizers import Regex, decoders, models, pre_tokenizers, processors, trainers
+
+    import literate_tx as ltx
+    from literate_tx.cli import main
+
+    text = (files("literate_tx.data") / "alice.txt").read_text(encoding="utf-8")
+    tok = tokenizers.Tokenizer(models.BPE(ignore_merges=True))
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(LLAMA3_PATTERN), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tok.decoder = decoders.ByteLevel()
+    specials = ["<|begin_of_text|>", "<|end_of_text|>"]
+    tok.train_from_iterator([text], trainers.BpeTrainer(
+        vocab_size=600, special_tokens=specials, show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok.post_processor = processors.TemplateProcessing(
+        single="<|begin_of_text|> $A", special_tokens=[(specials[0], 0)])
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=specials[0],
+                                                eos_token=specials[1])
+    fast.save_pretrained(tmp_path)
+    conf = transformers.LlamaConfig(
+        vocab_size=600, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+        bos_token_id=0, eos_token_id=1, rope_parameters={
+            "rope_type": "llama3", "rope_theta": 100.0, "factor": 8.0,
+            "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+            "original_max_position_embeddings": 8})  # every frequency blended or stretched
+    torch.manual_seed(0)
+    model = transformers.LlamaForCausalLM(conf).to(torch.float64).eval()
+    with torch.no_grad():  # O(1) weights, so that positions, and their scaling, matter
+        for p in model.parameters():
+            p.copy_(0.3 * torch.randn_like(p) + (1.0 if p.ndim == 1 else 0.0))
+    model.save_pretrained(tmp_path)
+    prompt = "Alice was"
+    ids = fast(prompt)["input_ids"]
+    out = model.generate(torch.tensor([ids]), max_new_tokens=16, min_new_tokens=16,
+                         do_sample=False, pad_token_id=1)
+    expected = fast.decode(out[0], skip_special_tokens=True)
+    for backend in ltx.available_backends():
+        assert main(["generate", "--hf", str(tmp_path), "--prompt", prompt, "--temperature",
+                     "0", "--max-new-tokens", "16", "--backend", backend]) == 0
+        assert capsys.readouterr().out == expected + "\n", backend
