@@ -544,29 +544,6 @@ class SentencePieceBPETokenizer(Tokenizer):
         """
         return self._special_ids.get(self.eos_token)
 
-    def encode(self, text: str, *, add_bos: bool = False, add_eos: bool = False) -> list[int]:
-        r"""Encode ``text`` (eqs. (2) and (3), then the merges); ``add_bos`` puts ``<s>`` first.
-
-        Examples
-        --------
-        >>> tok = SentencePieceBPETokenizer.from_bytes_and_merges(["▁", "a"], [])
-        >>> tok.encode("a a", add_bos=True, add_eos=True)
-        [1, 259, 260, 259, 260, 2]
-        """
-        if not isinstance(text, str):
-            raise TypeError(f"text must be a str, got {type(text).__name__}")
-        ids = self._encode_text(text)
-        for flag, value, name, token in ((add_bos, self.bos_id, "add_bos", self.bos_token),
-                                         (add_eos, self.eos_id, "add_eos", self.eos_token)):
-            if flag and value is None:
-                raise ValueError(f"{name}=True needs {token!r} among the special tokens "
-                                 f"{list(self.special_tokens)!r}")
-        if add_bos:
-            ids.insert(0, self.bos_id)
-        if add_eos:
-            ids.append(self.eos_id)
-        return ids
-
     def pieces(self, text: str) -> list[str]:
         r"""Eq. (2): spaces as ``▁``, one in front, cut before each ``▁`` if ``split_words``.
 

@@ -301,7 +301,9 @@ class Tokenizer:
         text : str
             Ordinary text; special-token names inside it are plain text.
         add_bos, add_eos : bool
-            Put ``<bos>`` first / ``<eos>`` last (the tokenizer must have them).
+            Put the beginning-of-text token first / the end-of-text token last:
+            :attr:`bos_id` and :attr:`eos_id`, which are ``<bos>`` and ``<eos>`` here, GPT-2's
+            ``<|endoftext|>`` and Llama's ``<s>`` and ``</s>`` (the tokenizer must have them).
 
         Returns
         -------
@@ -316,10 +318,16 @@ class Tokenizer:
         if not isinstance(text, str):
             raise TypeError(f"text must be a str, got {type(text).__name__}")
         ids = self._encode_text(text)
+        for flag, value, name in ((add_bos, self.bos_id, "add_bos"),
+                                  (add_eos, self.eos_id, "add_eos")):
+            if flag and value is None:
+                raise ValueError(f"{name}=True, but this tokenizer has no "
+                                 f"{'beginning' if name == 'add_bos' else 'end'}-of-text token; "
+                                 f"its special tokens are {list(self.special_tokens)!r}")
         if add_bos:
-            ids.insert(0, self.special_id("<bos>"))
+            ids.insert(0, self.bos_id)
         if add_eos:
-            ids.append(self.special_id("<eos>"))
+            ids.append(self.eos_id)
         return ids
 
     def decode(self, ids: Iterable[int], *, skip_special: bool = False) -> str:
@@ -1587,27 +1595,6 @@ class GPT2Tokenizer(Tokenizer):
         256
         """
         return self._special_ids.get("<|endoftext|>", self._optional_id("<eos>"))
-
-    def encode(self, text: str, *, add_bos: bool = False, add_eos: bool = False) -> list[int]:
-        r"""Encode ``text``; ``add_bos`` / ``add_eos`` add ``<|endoftext|>``.
-
-        Examples
-        --------
-        >>> tok = GPT2Tokenizer.from_bpe(BPETokenizer(special_tokens=["<|endoftext|>"]))
-        >>> tok.encode("hi", add_eos=True)
-        [104, 105, 256]
-        """
-        ids = super().encode(text)
-        for flag, value, name in ((add_bos, self.bos_id, "add_bos"),
-                                  (add_eos, self.eos_id, "add_eos")):
-            if flag and value is None:
-                raise ValueError(f"{name}=True needs an <|endoftext|> token; this tokenizer's "
-                                 f"special tokens are {list(self.special_tokens)!r}")
-        if add_bos:
-            ids.insert(0, self.bos_id)
-        if add_eos:
-            ids.append(self.eos_id)
-        return ids
 
     def pretokens(self, text: str) -> list[str]:
         r"""Cut ``text`` with GPT-2's pattern.

@@ -186,8 +186,12 @@ def test_custom_special_tokens():
     assert tok.special_id("<|endoftext|>") == 0
     assert tok.pad_id is None
     assert tok.unk_id is None
-    with pytest.raises(ValueError, match="not a special token"):
+    with pytest.raises(ValueError, match="add_bos=True, but this tokenizer has no beginning"):
         tok.encode("a", add_bos=True)
+    with pytest.raises(ValueError, match="add_eos=True, but this tokenizer has no end"):
+        tok.encode("a", add_eos=True)
+    with pytest.raises(ValueError, match="not a special token"):
+        tok.special_id("<bos>")
 
 
 def test_special_token_text_is_plain_text():
