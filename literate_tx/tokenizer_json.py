@@ -84,7 +84,6 @@ Examples
 from __future__ import annotations
 
 import json
-import operator
 import os
 import re
 import unicodedata
@@ -95,10 +94,9 @@ from typing import Any
 from .tokenizers import (
     _WHITE_SPACE,
     GPT2Tokenizer,
+    MergesTokenizer,
     Tokenizer,
     _class_of,
-    _merge_list,
-    _token_table,
     gpt2_split_regex,
     replay_merges,
 )
@@ -295,7 +293,7 @@ def gpt2_from_tokenizer_json(path: str | os.PathLike[str]) -> GPT2Tokenizer:
 
 
 # ====================================================================== SentencePiece BPE
-class SentencePieceBPETokenizer(Tokenizer):
+class SentencePieceBPETokenizer(MergesTokenizer):
     r"""SentencePiece's BPE with byte fallback, as Llama 1 and 2 store it: eqs. (2)-(4).
 
     Parameters
@@ -336,25 +334,15 @@ class SentencePieceBPETokenizer(Tokenizer):
                  special_tokens: Sequence[str] | None = None, *, unk_token: str = "<unk>",
                  bos_token: str = "<s>", eos_token: str = "</s>", add_bos: bool = True,
                  prepend: bool = True, split_words: bool = False) -> None:
-        self._tokens: list[str] = _token_table(vocab)
-        if special_tokens is None:
+        if special_tokens is None and isinstance(vocab, Mapping):
             special_tokens = [t for t in (unk_token, bos_token, eos_token) if t in vocab]
-        super().__init__(special_tokens)
-        self.vocab: dict[str, int] = dict(vocab)
-        self.merges: list[tuple[str, str]] = _merge_list(merges, self.vocab)
-        self._ranks = {pair: k for k, pair in enumerate(self.merges)}
-        for token in self.special_tokens:
-            if token not in self.vocab:
-                raise ValueError(f"special token {token!r} is not in vocab")
-        self._special_ids = {t: self.vocab[t] for t in self.special_tokens}
-        self._special_names = {i: t for t, i in self._special_ids.items()}
+        super().__init__(vocab, merges, special_tokens or [])
         self.unk_token, self.bos_token, self.eos_token = unk_token, bos_token, eos_token
         self.bos_by_default = bool(add_bos) and bos_token in self.vocab
         self.prepend, self.split_words = bool(prepend), bool(split_words)
         # id of each byte token, where the vocabulary has it: eq. (3)
         self._byte_ids = {b: self.vocab.get(_byte_token(b)) for b in range(256)}
         self._id_bytes = {i: bytes([b]) for b, i in self._byte_ids.items() if i is not None}
-        self._cache: dict[str, list[int]] = {}
 
     @classmethod
     def from_bytes_and_merges(cls, tokens: Sequence[str], merges: Sequence[Sequence[str]],
@@ -486,31 +474,7 @@ class SentencePieceBPETokenizer(Tokenizer):
         except ValueError as err:
             raise ValueError(f"{source}: {err}") from None
 
-    # ------------------------------------------------------------ sizes and ids
-    @property
-    def vocab_size(self) -> int:
-        r"""Number of ids (Llama 2: 32000).
-
-        Examples
-        --------
-        >>> SentencePieceBPETokenizer.from_bytes_and_merges([], []).vocab_size
-        259
-        """
-        return len(self._tokens)
-
-    def token(self, token_id: int) -> str:
-        r"""The token string of an id, as the vocabulary writes it.
-
-        Examples
-        --------
-        >>> SentencePieceBPETokenizer.from_bytes_and_merges([], []).token(3 + 0x41)
-        '<0x41>'
-        """
-        i = operator.index(token_id)
-        if not 0 <= i < len(self._tokens):
-            raise ValueError(f"token_id={i} is out of range 0..{len(self._tokens) - 1}")
-        return self._tokens[i]
-
+    # ------------------------------------------------------------ ids
     @property
     def unk_id(self) -> int | None:
         r"""Id of ``unk_token`` (Llama: ``<unk>``, 0).
@@ -635,24 +599,12 @@ class SentencePieceBPETokenizer(Tokenizer):
         return text[1:] if self.prepend and text.startswith(" ") else text
 
     # ------------------------------------------------------------ our JSON files
+    _options = ("unk_token", "bos_token", "eos_token", "add_bos", "prepend", "split_words")
+
     def _fields(self) -> dict[str, Any]:
-        return {"vocab": self.vocab, "merges": [list(m) for m in self.merges],
-                "unk_token": self.unk_token, "bos_token": self.bos_token,
+        return {**super()._fields(), "unk_token": self.unk_token, "bos_token": self.bos_token,
                 "eos_token": self.eos_token, "add_bos": self.bos_by_default,
                 "prepend": self.prepend, "split_words": self.split_words}
-
-    @classmethod
-    def _from_fields(cls, data: dict[str, Any], where: str) -> Tokenizer:
-        vocab, merges = data.get("vocab"), data.get("merges")
-        if not isinstance(vocab, dict) or not isinstance(merges, list):
-            raise ValueError(f"{where}: fields 'vocab' (an object) and 'merges' (a list) are "
-                             "required")
-        options = {k: data[k] for k in ("unk_token", "bos_token", "eos_token", "add_bos",
-                                        "prepend", "split_words") if k in data}
-        try:
-            return cls(vocab, merges, data["special_tokens"], **options)
-        except (ValueError, TypeError) as err:
-            raise ValueError(f"{where}: {err}") from None
 
 
 # ====================================================================== other byte-level BPEs
@@ -983,23 +935,12 @@ class ByteLevelBPETokenizer(GPT2Tokenizer):
         """
         return self._special_ids[self.eos_token] if self.eos_token else super().eos_id
 
+    _options = ("pre_tokenizers", "ignore_merges", "bos_token", "eos_token", "add_bos")
+
     def _fields(self) -> dict[str, Any]:
         return {**super()._fields(), "pre_tokenizers": self.pre_tokenizers,
                 "ignore_merges": self.ignore_merges, "bos_token": self.bos_token,
                 "eos_token": self.eos_token, "add_bos": self.bos_by_default}
-
-    @classmethod
-    def _from_fields(cls, data: dict[str, Any], where: str) -> Tokenizer:
-        vocab, merges = data.get("vocab"), data.get("merges")
-        if not isinstance(vocab, dict) or not isinstance(merges, list):
-            raise ValueError(f"{where}: fields 'vocab' (an object) and 'merges' (a list) are "
-                             "required")
-        options = {k: data[k] for k in ("pre_tokenizers", "ignore_merges", "bos_token",
-                                        "eos_token", "add_bos") if k in data}
-        try:
-            return cls(vocab, merges, data["special_tokens"], **options)
-        except (ValueError, TypeError) as err:
-            raise ValueError(f"{where}: {err}") from None
 
 
 def _is_gpt2s(data: dict[str, Any]) -> bool:

@@ -114,6 +114,7 @@ __all__ = [
     "BPETokenizer",
     "CharTokenizer",
     "GPT2Tokenizer",
+    "MergesTokenizer",
     "TOKENIZER_KINDS",
     "Merge",
     "Tokenizer",
@@ -1350,7 +1351,87 @@ def replay_merges(symbols: Sequence[str], ranks: Mapping[tuple[str, str], int]) 
     return word
 
 
-class GPT2Tokenizer(Tokenizer):
+class MergesTokenizer(Tokenizer):
+    r"""Base of the tokenizers read from published files: a ``token -> id`` vocabulary and
+    string merges (GPT-2's ``vocab.json`` and ``merges.txt``, Hugging Face's
+    ``tokenizer.json``).
+
+    It checks the two tables once for its subclasses (ids ``0 .. V-1`` each once; both halves
+    of a merge and their join are tokens; the special tokens are tokens), ranks the merges,
+    and gives :attr:`vocab_size`, :meth:`token` and the JSON fields.
+
+    Parameters
+    ----------
+    vocab : mapping of str to int
+    merges : sequence of (str, str)
+        In rank order.
+    special_tokens : sequence of str
+
+    Examples
+    --------
+    >>> tok = GPT2Tokenizer.from_bpe(BPETokenizer.train("aaab", 262, special_tokens=[]))
+    >>> isinstance(tok, MergesTokenizer), tok.merges[0]
+    (True, ('a', 'a'))
+    """
+
+    def __init__(self, vocab: Mapping[str, int], merges: Sequence[Sequence[str]],
+                 special_tokens: Sequence[str]) -> None:
+        self._tokens: list[str] = _token_table(vocab)
+        super().__init__(special_tokens)
+        self.vocab: dict[str, int] = dict(vocab)
+        self.merges: list[tuple[str, str]] = _merge_list(merges, self.vocab)
+        self._ranks = {pair: k for k, pair in enumerate(self.merges)}
+        for token in self.special_tokens:
+            if token not in self.vocab:
+                raise ValueError(f"special token {token!r} is not in vocab")
+        self._special_ids = {t: self.vocab[t] for t in self.special_tokens}
+        self._special_names = {i: t for t, i in self._special_ids.items()}
+        self._cache: dict[str, list[int]] = {}
+
+    @property
+    def vocab_size(self) -> int:
+        r"""Number of ids (GPT-2: 50257, Llama 2: 32000).
+
+        Examples
+        --------
+        >>> GPT2Tokenizer.from_bpe(BPETokenizer(special_tokens=[])).vocab_size
+        256
+        """
+        return len(self._tokens)
+
+    def token(self, token_id: int) -> str:
+        r"""The token string of an id, as the vocabulary writes it.
+
+        Examples
+        --------
+        >>> GPT2Tokenizer.from_bpe(BPETokenizer(special_tokens=[])).token(32)
+        'Ġ'
+        """
+        i = operator.index(token_id)
+        if not 0 <= i < len(self._tokens):
+            raise ValueError(f"token_id={i} is out of range 0..{len(self._tokens) - 1}")
+        return self._tokens[i]
+
+    def _fields(self) -> dict[str, Any]:
+        return {"vocab": self.vocab, "merges": [list(m) for m in self.merges]}
+
+    #: Constructor keywords stored in the JSON file besides the vocabulary and the merges.
+    _options: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def _from_fields(cls, data: dict[str, Any], where: str) -> Tokenizer:
+        vocab, merges = data.get("vocab"), data.get("merges")
+        if not isinstance(vocab, dict) or not isinstance(merges, list):
+            raise ValueError(f"{where}: fields 'vocab' (an object) and 'merges' (a list) are "
+                             "required")
+        options = {k: data[k] for k in cls._options if k in data}
+        try:
+            return cls(vocab, merges, data["special_tokens"], **options)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"{where}: {err}") from None
+
+
+class GPT2Tokenizer(MergesTokenizer):
     r"""GPT-2's byte-level BPE, read from its ``vocab.json`` and ``merges.txt``.
 
     The same algorithm as :class:`BPETokenizer`, stored the way GPT-2 stores it: tokens are
@@ -1393,25 +1474,15 @@ class GPT2Tokenizer(Tokenizer):
 
     def __init__(self, vocab: Mapping[str, int], merges: Sequence[Sequence[str]],
                  special_tokens: Sequence[str] | None = None) -> None:
-        self._tokens: list[str] = _token_table(vocab)
-        if special_tokens is None:
+        if special_tokens is None and isinstance(vocab, Mapping):
             special_tokens = ["<|endoftext|>"] if "<|endoftext|>" in vocab else []
-        super().__init__(special_tokens)
-        self.vocab: dict[str, int] = dict(vocab)
+        super().__init__(vocab, merges, special_tokens or [])
         self._byte_encoder = bytes_to_unicode()
         self._byte_decoder = {c: b for b, c in self._byte_encoder.items()}
         missing = [c for c in self._byte_encoder.values() if c not in self.vocab]
         if missing:
             raise ValueError(f"vocab lacks {len(missing)} of the 256 byte tokens, e.g. "
                              f"{missing[0]!r}; a byte-level vocabulary has all of them")
-        self.merges: list[tuple[str, str]] = _merge_list(merges, self.vocab)
-        self._ranks = {pair: k for k, pair in enumerate(self.merges)}
-        for token in self.special_tokens:
-            if token not in self.vocab:
-                raise ValueError(f"special token {token!r} is not in vocab")
-        self._special_ids = {t: self.vocab[t] for t in self.special_tokens}
-        self._special_names = {i: t for t, i in self._special_ids.items()}
-        self._cache: dict[str, list[int]] = {}
 
     # ------------------------------------------------------------ files
     @classmethod
@@ -1549,31 +1620,7 @@ class GPT2Tokenizer(Tokenizer):
         merges = [(spell(m.left), spell(m.right)) for m in bpe.merges]
         return cls(vocab, merges, bpe.special_tokens)
 
-    # ------------------------------------------------------------ sizes and ids
-    @property
-    def vocab_size(self) -> int:
-        r"""Number of ids (GPT-2: 50257).
-
-        Examples
-        --------
-        >>> GPT2Tokenizer.from_bpe(BPETokenizer(special_tokens=[])).vocab_size
-        256
-        """
-        return len(self._tokens)
-
-    def token(self, token_id: int) -> str:
-        r"""The token string of an id, as written in ``vocab.json``.
-
-        Examples
-        --------
-        >>> GPT2Tokenizer.from_bpe(BPETokenizer(special_tokens=[])).token(32)
-        'Ġ'
-        """
-        i = operator.index(token_id)
-        if not 0 <= i < len(self._tokens):
-            raise ValueError(f"token_id={i} is out of range 0..{len(self._tokens) - 1}")
-        return self._tokens[i]
-
+    # ------------------------------------------------------------ ids
     @property
     def bos_id(self) -> int | None:
         r"""Id of ``<|endoftext|>`` (GPT-2 begins and ends texts with it), else of ``<bos>``.
@@ -1626,17 +1673,3 @@ class GPT2Tokenizer(Tokenizer):
         chars = "".join(self._tokens[i] for i in ids)
         return bytes(self._byte_decoder[c] for c in chars).decode("utf-8", errors="replace")
 
-    # ------------------------------------------------------------ our JSON files
-    def _fields(self) -> dict[str, Any]:
-        return {"vocab": self.vocab, "merges": [list(m) for m in self.merges]}
-
-    @classmethod
-    def _from_fields(cls, data: dict[str, Any], where: str) -> Tokenizer:
-        vocab, merges = data.get("vocab"), data.get("merges")
-        if not isinstance(vocab, dict) or not isinstance(merges, list):
-            raise ValueError(f"{where}: fields 'vocab' (an object) and 'merges' (a list) are "
-                             "required")
-        try:
-            return cls(vocab, merges, data["special_tokens"])
-        except ValueError as err:
-            raise ValueError(f"{where}: {err}") from None
