@@ -70,6 +70,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,8 +170,6 @@ class RopeScaling:
         >>> RopeScaling(2.0, 1.0, 4.0, 16).scale([10.0, 0.01])
         [10.0, 0.005]
         """
-        import math
-
         f, lo, hi, t0 = (self.factor, self.low_freq_factor, self.high_freq_factor,
                          self.original_max_seq_len)
         out = []

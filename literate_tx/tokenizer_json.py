@@ -220,6 +220,33 @@ def _vocab_with_added(data: dict[str, Any], source: str) -> tuple[dict[str, int]
     return vocab, specials
 
 
+def _special_options(data: dict[str, Any], config: Mapping[str, Any] | None,
+                     vocab: Mapping[str, int], specials: list[str],
+                     keys: Sequence[str]) -> dict[str, Any]:
+    """The special-token keywords of a reader: ``bos_token`` and ``add_bos`` from the
+    post-processor's first special token (``TemplateProcessing``, alone or in a ``Sequence``),
+    then the names in ``keys`` and ``add_bos_token`` from ``tokenizer_config.json``, which
+    win. A named token of the vocabulary joins ``specials`` (in place)."""
+    options: dict[str, Any] = {"add_bos": False}
+    post = [p for p in _types(data.get("post_processor")) if p.get("type") == "TemplateProcessing"]
+    single = post[0].get("single") if post else None
+    if single and isinstance(single[0], dict) and "SpecialToken" in single[0]:
+        options.update(bos_token=single[0]["SpecialToken"]["id"], add_bos=True)
+    config = config or {}
+    for key in keys:
+        value = config.get(key)
+        if isinstance(value, dict):
+            value = value.get("content")
+        if isinstance(value, str) and value in vocab:
+            options[key] = value
+    if isinstance(config.get("add_bos_token"), bool):
+        options["add_bos"] = config["add_bos_token"]
+    for key in keys:
+        if options.get(key) in vocab and options[key] not in specials:
+            specials.append(options[key])
+    return options
+
+
 def _types(obj: Any) -> list[dict[str, Any]]:
     """A stage as a flat list of steps (a ``Sequence`` is unpacked)."""
     if obj is None:
@@ -270,8 +297,11 @@ def gpt2_from_tokenizer_json(path: str | os.PathLike[str]) -> GPT2Tokenizer:
     >>> tok.encode("the hat") == gpt2.encode("the hat"), tok.special_tokens
     (True, ('<|endoftext|>',))
     """
-    data = read_tokenizer_json(path)
-    source = str(path)
+    return _gpt2_from_data(read_tokenizer_json(path), str(path))
+
+
+def _gpt2_from_data(data: dict[str, Any], source: str) -> GPT2Tokenizer:
+    """:func:`gpt2_from_tokenizer_json` on a file already read."""
     model = data["model"]
     if data.get("normalizer") is not None:
         raise _refuse(source, "normalizer", data["normalizer"], "null (GPT-2 has none)")
@@ -413,8 +443,12 @@ class SentencePieceBPETokenizer(MergesTokenizer):
         >>> again.encode("ok ok") == tok.encode("ok ok"), again.bos_by_default
         (True, True)
         """
-        data = read_tokenizer_json(path)
-        source = str(path)
+        return cls._from_data(read_tokenizer_json(path), str(path), config)
+
+    @classmethod
+    def _from_data(cls, data: dict[str, Any], source: str,
+                   config: Mapping[str, Any] | None) -> SentencePieceBPETokenizer:
+        """:meth:`from_tokenizer_json` on a file already read."""
         model = data["model"]
         if not model.get("byte_fallback", False):
             raise _refuse(source, "model.byte_fallback", model.get("byte_fallback"),
@@ -450,27 +484,12 @@ class SentencePieceBPETokenizer(MergesTokenizer):
         vocab, specials = _vocab_with_added(data, source)
         # the byte tokens are text (eq. 3), even where a file lists them as special
         specials = [t for t in specials if not _BYTE_TOKEN.fullmatch(t)]
-        post = data.get("post_processor") or {}
-        single = post.get("single") if post.get("type") == "TemplateProcessing" else None
-        add_bos = False
-        if single and isinstance(single[0], dict) and "SpecialToken" in single[0]:
-            options["bos_token"] = single[0]["SpecialToken"]["id"]
-            add_bos = True
         if model.get("unk_token"):
             options["unk_token"] = model["unk_token"]
-        for key in ("bos_token", "eos_token", "unk_token"):
-            value = (config or {}).get(key)
-            if isinstance(value, dict):
-                value = value.get("content")
-            if isinstance(value, str):
-                options[key] = value
-        if isinstance((config or {}).get("add_bos_token"), bool):
-            add_bos = config["add_bos_token"]  # type: ignore[index]
-        for key in ("bos_token", "eos_token", "unk_token"):
-            if key in options and options[key] in vocab and options[key] not in specials:
-                specials.append(options[key])
+        options.update(_special_options(data, config, vocab, specials,
+                                        ("bos_token", "eos_token", "unk_token")))
         try:
-            return cls(vocab, model["merges"], specials, add_bos=add_bos, **options)
+            return cls(vocab, model["merges"], specials, **options)
         except ValueError as err:
             raise ValueError(f"{source}: {err}") from None
 
@@ -854,31 +873,19 @@ class ByteLevelBPETokenizer(GPT2Tokenizer):
         ...
         ValueError: .../tokenizer.json: pre_tokenizers[0] has type 'Whitespace'; supported: ...
         """
-        data = read_tokenizer_json(path)
-        source = str(path)
+        return cls._from_data(read_tokenizer_json(path), str(path), config)
+
+    @classmethod
+    def _from_data(cls, data: dict[str, Any], source: str,
+                   config: Mapping[str, Any] | None) -> ByteLevelBPETokenizer:
+        """:meth:`from_tokenizer_json` on a file already read."""
         model = data["model"]
         if data.get("normalizer") is not None:
             raise _refuse(source, "normalizer", data["normalizer"], "null")
         if model.get("byte_fallback", False):
             raise _refuse(source, "model.byte_fallback", True, "false for a byte-level BPE")
         vocab, specials = _vocab_with_added(data, source)
-        options: dict[str, Any] = {}
-        post = [p for p in _types(data.get("post_processor"))
-                if p.get("type") == "TemplateProcessing"]
-        single = post[0].get("single") if post else None
-        if single and isinstance(single[0], dict) and "SpecialToken" in single[0]:
-            options.update(bos_token=single[0]["SpecialToken"]["id"], add_bos=True)
-        for key in ("bos_token", "eos_token"):
-            value = (config or {}).get(key)
-            if isinstance(value, dict):
-                value = value.get("content")
-            if isinstance(value, str) and value in vocab:
-                options[key] = value
-        if isinstance((config or {}).get("add_bos_token"), bool):
-            options["add_bos"] = config["add_bos_token"]  # type: ignore[index]
-        for key in ("bos_token", "eos_token"):
-            if options.get(key) is not None and options[key] not in specials:
-                specials.append(options[key])
+        options = _special_options(data, config, vocab, specials, ("bos_token", "eos_token"))
         try:
             return cls(vocab, model["merges"], specials,
                        pre_tokenizers=_types(data.get("pre_tokenizer")),
@@ -1023,8 +1030,9 @@ def load_hf_tokenizer(folder: str | os.PathLike[str]) -> Tokenizer:
             raise ValueError(f"{config_path}: not a JSON file ({err})") from None
         if not isinstance(config, dict):
             raise ValueError(f"{config_path}: expected a JSON object")
+    source = str(path)
     if any(p.get("type") == "ByteLevel" for p in _types(data.get("pre_tokenizer"))):
         if _is_gpt2s(data):
-            return gpt2_from_tokenizer_json(path)
-        return ByteLevelBPETokenizer.from_tokenizer_json(path, config=config)
-    return SentencePieceBPETokenizer.from_tokenizer_json(path, config=config)
+            return _gpt2_from_data(data, source)
+        return ByteLevelBPETokenizer._from_data(data, source, config)
+    return SentencePieceBPETokenizer._from_data(data, source, config)

@@ -588,3 +588,12 @@ def test_generate_hf_equals_transformers_on_a_llama31_folder(tmp_path, capsys):
         assert main(["generate", "--hf", str(tmp_path), "--prompt", prompt, "--temperature",
                      "0", "--max-new-tokens", "16", "--backend", backend]) == 0
         assert capsys.readouterr().out == expected + "\n", backend
+
+
+def test_bos_found_in_a_sequence_post_processor(tmp_path):
+    """Both readers find <s> in the post-processor whether it stands alone or in a Sequence."""
+    tok = _small()
+    wrapped = {"type": "Sequence", "processors": [LLAMA_POST]}
+    read = load_hf_tokenizer(_write(tmp_path, _llama_json(tok, post_processor=wrapped)))
+    assert read.bos_by_default
+    assert read.encode("hi", add_bos=True)[0] == tok.bos_id
